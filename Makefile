@@ -1,0 +1,31 @@
+GO      ?= go
+BIN     := bin/meridian
+PKGS    := ./...
+
+.PHONY: all build run test bench bench-dns bench-relay fuzz lab lab-clean clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/meridian
+
+# The whole system on loopback: director, node agents, relays, CoreDNS.
+run: build
+	./$(BIN) demo
+
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+# Selection engine and sync fan-out benchmarks.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./cluster/ ./director/
+
+# Short fuzz runs of every parser; the seed corpus runs in `make test`.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParsePrefix$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,61 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	errNotScalar = errors.New("expected a single value")
+	errWrongType = errors.New("value has the wrong type")
+
+	// ErrBadSignature is returned for a snapshot or request whose MAC does
+	// not verify under the site's key.
+	ErrBadSignature = errors.New("signature does not verify")
+	// ErrUnsigned is returned for a snapshot that carries no signature.
+	ErrUnsigned = errors.New("snapshot is not signed")
+	// ErrForeignSite is returned for a snapshot of another site.
+	ErrForeignSite = errors.New("snapshot belongs to another site")
+	// ErrStale is returned for a snapshot older than the one held.
+	ErrStale = errors.New("snapshot is older than the one held")
+	// ErrFormat is returned for a snapshot of an unknown format version.
+	ErrFormat = errors.New("unknown snapshot format")
+)
+
+// FieldError is one problem in a site file: where it is and what is wrong.
+type FieldError struct {
+	File  string
+	Line  int
+	Col   int
+	Field string // path such as nodes[2].prefixes[0]
+	Msg   string
+}
+
+func (e FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ValidationError is every problem found in one site file, in file order.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}

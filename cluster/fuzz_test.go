@@ -1,0 +1,40 @@
+package cluster
+
+import (
+	"os"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	if b, err := os.ReadFile("../zones/example.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(minimal))
+	f.Add([]byte("nodes: [{prefixes: [1.2.3.4/255.255.0.0]}]\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if (s == nil) == (err == nil) {
+			t.Fatalf("Parse returned site %v and error %v", s != nil, err)
+		}
+	})
+}
+
+func FuzzParsePrefix(f *testing.F) {
+	for _, s := range []string{"10.1.0.0/16", "10.1.0.0/255.255.0.0", "10.1.2.3", "2001:db8::/32", "1.2.3.4/255.0.255.0", "::ffff:1.2.3.4/128"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return
+		}
+		if !p.IsValid() || p.Masked() != p {
+			t.Fatalf("ParsePrefix(%q) = %v: invalid or host bits set", s, p)
+		}
+		// The canonical form reads back to the same prefix.
+		if q, err := ParsePrefix(p.String()); err != nil || q != p {
+			t.Fatalf("round trip of %q: %v, %v", s, q, err)
+		}
+	})
+}
