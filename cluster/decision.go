@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -59,7 +60,7 @@ const (
 	RulePrefix                 // a node's network prefix matched the client
 	RuleRandom                 // weighted rendezvous over the pool
 	RuleGeo                    // nearest by great-circle distance
-	RuleGeoUnknown             // geo without a location: weighted over the pool
+	RuleGeoUnknown             // geo or timezone without a client location: weighted over the pool
 	RuleTimezone               // closest UTC offset
 	RuleSRV                    // SRV method: every candidate
 	RuleAnycast                // the anycast address
@@ -70,21 +71,62 @@ const (
 type Decision struct {
 	Nodes   [MaxAnswers]*Node // the chosen nodes, best first; Nodes[:N]
 	N       int
-	Anycast bool // answer the site's anycast address instead of Nodes
+	Anycast bool // answer the site's anycast address (Engine.Anycast) instead of Nodes; N is 0
 	Pool    Pool
 	Rule    Rule
+	// Then is the rule that filled the answers left after a prefix match
+	// (RuleNone when the prefix's nodes filled them all).
+	Then Rule
 	// Scope is the number of leading client address bits the decision
 	// depended on: the ECS scope prefix length (RFC 7871).
 	Scope int
 	// What the rules saw, for explain.
 	Prefix    netip.Prefix  // the override prefix that matched (RulePrefix)
-	Location  Location      // the client's location (RuleGeo, RuleTimezone)
+	Location  Location      // the client's location (geo, timezone)
 	Located   bool          // Location is known
-	Offset    time.Duration // the client offset used (RuleTimezone)
-	Distance  float64       // km to the first node (RuleGeo)
+	Offset    time.Duration // the client offset used (timezone)
+	Distance  float64       // km to the first node geo chose
 	Key       netip.Prefix  // the rendezvous hashing key (client /24 or /56)
 	Candidate int           // size of the pool
 }
 
 // Chosen returns the chosen nodes, best first.
 func (d *Decision) Chosen() []*Node { return d.Nodes[:d.N] }
+
+// String names the pool for explain and metrics labels.
+func (p Pool) String() string {
+	switch p {
+	case PoolUp:
+		return "up"
+	case PoolSecondary:
+		return "secondary"
+	case PoolFailOpen:
+		return "fail-open"
+	case PoolEmpty:
+		return "empty"
+	}
+	return "pool(" + strconv.Itoa(int(p)) + ")"
+}
+
+// String names the rule for explain and metrics labels.
+func (r Rule) String() string {
+	switch r {
+	case RuleNone:
+		return "none"
+	case RulePrefix:
+		return "prefix"
+	case RuleRandom:
+		return "random"
+	case RuleGeo:
+		return "geo"
+	case RuleGeoUnknown:
+		return "geo-unknown"
+	case RuleTimezone:
+		return "timezone"
+	case RuleSRV:
+		return "srv"
+	case RuleAnycast:
+		return "anycast"
+	}
+	return "rule(" + strconv.Itoa(int(r)) + ")"
+}

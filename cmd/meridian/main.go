@@ -31,8 +31,14 @@ func main() {
 	role, args := os.Args[1], os.Args[2:]
 	var err error
 	switch role {
+	case "director":
+		err = runDirector(ctx, args, os.Stdout)
+	case "node":
+		err = runNode(ctx, args, os.Stdout)
 	case "ctl":
 		err = runCtl(ctx, args, os.Stdout)
+	case "demo":
+		err = runDemo(ctx, args, os.Stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

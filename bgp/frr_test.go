@@ -1,0 +1,390 @@
+package bgp
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// The FRR interop test: FRR's zebra and bgpd in one network namespace, the
+// node's speaker in another, a veth pair between them. Addresses are from
+// the documentation ranges and exist only inside the namespaces.
+const (
+	frrDir      = "/usr/lib/frr"
+	frrAddr     = "192.0.2.1"
+	nodeAddr    = "192.0.2.2"
+	frrBGPPort  = 1790 // inside FRR's own namespace; not 179 all the same
+	frrPrefix   = "198.51.100.0/24"
+	frrInterval = 250 * time.Millisecond
+	frrFall     = 2
+	frrRise     = 2
+	// envNode makes TestFRRNode run as the node's process;
+	// envRuns sets how many failovers TestFRRInterop measures (default 1).
+	envNode = "MERIDIAN_BGP_FRR_NODE"
+	envRuns = "MERIDIAN_BGP_FRR_RUNS"
+)
+
+// TestFRRInterop peers the speaker with FRR, checks that FRR installs the
+// anycast route in its kernel table and removes it when the node's health
+// endpoint dies, and measures how long that takes (MERIDIAN_BGP_FRR_RUNS=10
+// for the benchmark figure; no timed assertion).
+func TestFRRInterop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	for _, f := range []string{filepath.Join(frrDir, "zebra"), filepath.Join(frrDir, "bgpd")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("FRR not installed: %v", err)
+		}
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("iproute2 not installed")
+	}
+	runs := 1
+	if v := os.Getenv(envRuns); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive count", envRuns, v)
+		}
+		runs = n
+	}
+
+	frrNS, nodeNS := newNetns(t)
+	startFRR(t, frrNS)
+	node := startNode(t, nodeNS)
+
+	if !waitRoute(t, frrNS, true, 60*time.Second) {
+		t.Fatalf("FRR never installed %s in its kernel table\n%s", frrPrefix, frrState(t, frrNS))
+	}
+	var took []time.Duration
+	for i := range runs {
+		// The route returns right after a check; fail at a random point
+		// of the check cycle, as a real failure would.
+		time.Sleep(mrand.N(frrInterval))
+		failed := node.command(t, "down")
+		if !waitRoute(t, frrNS, false, 10*time.Second) {
+			t.Fatalf("run %d: route still in FRR's kernel table 10s after the health target died\n%s", i, frrState(t, frrNS))
+		}
+		took = append(took, time.Since(failed))
+		node.command(t, "up")
+		if !waitRoute(t, frrNS, true, 20*time.Second) {
+			t.Fatalf("run %d: route not back after the health target returned\n%s", i, frrState(t, frrNS))
+		}
+	}
+	slices.Sort(took)
+	t.Logf("health target down -> route gone from FRR's kernel table (interval %s, fall %d, %d runs): median %s, max %s, all %v",
+		frrInterval, frrFall, runs, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
+}
+
+// newNetns creates the two namespaces and the veth pair between them; all
+// of it goes away in Cleanup.
+func newNetns(t *testing.T) (frrNS, nodeNS string) {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	frrNS, nodeNS = "mrd-frr-"+id, "mrd-node-"+id
+	vf, vn := "mrdf"+id, "mrdn"+id // interface names stay under 15 bytes
+	for _, ns := range []string{frrNS, nodeNS} {
+		ipCmd(t, "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	}
+	ipCmd(t, "link", "add", vf, "netns", frrNS, "type", "veth", "peer", "name", vn, "netns", nodeNS)
+	ipCmd(t, "-n", frrNS, "addr", "add", frrAddr+"/30", "dev", vf)
+	ipCmd(t, "-n", nodeNS, "addr", "add", nodeAddr+"/30", "dev", vn)
+	ipCmd(t, "-n", frrNS, "link", "set", vf, "up")
+	ipCmd(t, "-n", nodeNS, "link", "set", vn, "up")
+	return frrNS, nodeNS
+}
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// startFRR runs zebra and bgpd in ns with every path under a temp dir.
+func startFRR(t *testing.T, ns string) {
+	// The daemons drop to the frr user (FRR insists its vty group holds
+	// the user it runs as) and must reach and write this directory; the
+	// test's own temp dir is private to root.
+	dir, err := os.MkdirTemp("", "meridian-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	zsock := filepath.Join(dir, "zserv.api")
+	bgpConf := fmt.Sprintf(`frr defaults traditional
+hostname frr-%[1]s
+log file %[2]s/bgpd.log
+!
+router bgp 65000
+ bgp router-id %[3]s
+ no bgp ebgp-requires-policy
+ neighbor %[4]s remote-as 65101
+ neighbor %[4]s passive
+ neighbor %[4]s timers 3 9
+!
+`, ns, dir, frrAddr, nodeAddr)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	zebraConf := write("zebra.conf", "hostname zebra\n")
+	bgpdConf := write("bgpd.conf", bgpConf)
+	common := []string{"-u", "frr", "-g", "frr", "-P", "0", "--vty_socket", dir, "-z", zsock}
+	daemon(t, ns, dir, "zebra", append([]string{"-f", zebraConf, "-i", filepath.Join(dir, "zebra.pid")}, common...)...)
+	// bgpd connects to zebra's socket; wait for it so the first routes are
+	// not lost to a retry timer.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(zsock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zebra did not create %s", zsock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	daemon(t, ns, dir, "bgpd", append([]string{"-f", bgpdConf, "-i", filepath.Join(dir, "bgpd.pid"),
+		"-p", strconv.Itoa(frrBGPPort), "-l", frrAddr}, common...)...)
+}
+
+// daemon starts an FRR daemon in the foreground and kills it in Cleanup;
+// its output is shown if the test fails.
+func daemon(t *testing.T, ns, dir, name string, args ...string) {
+	out, err := os.Create(filepath.Join(dir, name+".out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, filepath.Join(frrDir, name)}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		out.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("%s output:\n%s", name, b)
+		}
+	})
+}
+
+// hasRoute reports whether FRR's namespace has the anycast route in its
+// kernel table.
+func hasRoute(t *testing.T, ns string) bool {
+	out, err := exec.Command("ip", "-n", ns, "route", "show", frrPrefix).Output()
+	if err != nil {
+		t.Fatalf("ip route: %v", err)
+	}
+	return strings.Contains(string(out), "via "+nodeAddr)
+}
+
+// waitRoute polls every 5ms until the route is present (or gone).
+func waitRoute(t *testing.T, ns string, present bool, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if hasRoute(t, ns) == present {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+func frrState(t *testing.T, ns string) string {
+	var b strings.Builder
+	for _, args := range [][]string{{"-n", ns, "route"}, {"-n", ns, "addr"}} {
+		out, _ := exec.Command("ip", args...).CombinedOutput()
+		fmt.Fprintf(&b, "$ ip %s\n%s", strings.Join(args, " "), out)
+	}
+	return b.String()
+}
+
+// nodeProc is the node's process, run in its namespace: the test binary
+// again, as TestFRRNode.
+type nodeProc struct {
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startNode(t *testing.T, ns string) *nodeProc {
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestFRRNode$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envNode+"=1")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &nodeProc{stdin: stdin, lines: make(chan string, 16)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		stdin.Close() // the node shuts down on EOF
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("node log:\n%s", logs.String())
+		}
+	})
+	return p
+}
+
+// command sends one line to the node and returns the time it reports for
+// doing it.
+func (p *nodeProc) command(t *testing.T, cmd string) time.Time {
+	t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatal("node exited")
+			}
+			if ts, found := strings.CutPrefix(l, cmd+" "); found {
+				ns, err := strconv.ParseInt(ts, 10, 64)
+				if err != nil {
+					t.Fatalf("node: %q", l)
+				}
+				return time.Unix(0, ns)
+			}
+		case <-timeout:
+			t.Fatalf("node did not answer %q", cmd)
+		}
+	}
+}
+
+// TestFRRNode is the node side of TestFRRInterop, run in the node's
+// namespace: a health endpoint and the speaker checking it. Commands on
+// stdin: "down" closes the endpoint, "up" reopens it; each is answered
+// with the command and the time it took effect. EOF stops the node.
+func TestFRRNode(t *testing.T) {
+	if os.Getenv(envNode) == "" {
+		t.Skip("runs only inside TestFRRInterop")
+	}
+	h := &nodeHealth{}
+	if err := h.open("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	logger := newStderrLogger()
+	sp, err := New(Config{
+		BGP: cluster.BGP{
+			ASN:       speakerASN,
+			RouterID:  netip.MustParseAddr(nodeAddr),
+			Neighbors: []cluster.BGPNeighbor{{Address: netip.MustParseAddr(frrAddr), Port: frrBGPPort, ASN: routerASN, Hold: cluster.Duration(9 * time.Second), Keepalive: cluster.Duration(3 * time.Second)}},
+			Check: cluster.HealthCheck{Kind: cluster.HealthHTTP, Target: h.addr, Path: "/healthz",
+				Interval: cluster.Duration(frrInterval), Rise: frrRise, Fall: frrFall},
+		},
+		Anycast:      []netip.Prefix{netip.MustParsePrefix(frrPrefix)},
+		ConnectRetry: time.Second,
+		Logger:       logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- sp.Run(ctx) }()
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "down":
+			h.close()
+		case "up":
+			if err := h.open(h.addr); err != nil {
+				t.Error(err)
+			}
+		default:
+			continue
+		}
+		fmt.Printf("%s %d\n", sc.Text(), time.Now().UnixNano())
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Error(err)
+	}
+}
+
+type nodeHealth struct {
+	mu   sync.Mutex
+	addr string
+	srv  *http.Server
+}
+
+func (h *nodeHealth) open(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.addr = l.Addr().String()
+	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), ReadHeaderTimeout: time.Second}
+	go func() { _ = h.srv.Serve(l) }()
+	return nil
+}
+
+func (h *nodeHealth) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.srv != nil {
+		_ = h.srv.Close()
+		h.srv = nil
+	}
+}
+
+func newStderrLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

@@ -1,0 +1,82 @@
+package bgp
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	dirapi "github.com/meridian-traffic/meridian/director/api"
+)
+
+// TestPart drives the speaker the way the node agent does: snapshot after
+// snapshot, with a heartbeat between them.
+func TestPart(t *testing.T) {
+	h := newHealthTarget(t)
+	u := newUpstream(t, nil)
+	base := speakerConfig(u, h.addr, "198.51.100.0/24")
+	part, err := NewPart(Config{ConnectRetry: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(part.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := netip.MustParsePrefix("198.51.100.0/24")
+
+	node := func(comm string) *cluster.Node {
+		b := base.BGP
+		b.Communities = []string{comm}
+		return &cluster.Node{Name: "a", Accepting: true, Anycast: base.Anycast, BGP: &b}
+	}
+	snap := func(drained bool) *cluster.Snapshot {
+		return &cluster.Snapshot{Nodes: []cluster.NodeState{{Name: "a", Drained: drained}}}
+	}
+
+	part.Apply(ctx, snap(false), node("65101:1"))
+	u.waitFor(p, sessionWait, "announce", announced)
+	var hb dirapi.Heartbeat
+	deadline := time.Now().Add(5 * time.Second)
+	for len(hb.Announcing) == 0 && time.Now().Before(deadline) {
+		part.Heartbeat(&hb)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !slices.Equal(hb.Announcing, []netip.Prefix{p}) || len(hb.BGP) != 1 || hb.BGP[0].State != "established" {
+		t.Fatalf("heartbeat: announcing %v, bgp %+v", hb.Announcing, hb.BGP)
+	}
+	first := part.Speaker()
+
+	part.Apply(ctx, snap(true), node("65101:1")) // ctl drain
+	got := u.waitFor(p, 5*time.Second, "drain withdraw", withdrawn)
+	if len(got) < 2 || !got[len(got)-2].hasCommunity(communityGracefulShutdown) {
+		t.Errorf("drain: %s, want 65535:0 before the withdraw", describe(got))
+	}
+	if part.Speaker() != first {
+		t.Error("drain restarted the speaker")
+	}
+
+	part.Apply(ctx, snap(false), node("65101:2")) // new community: restart
+	u.waitFor(p, sessionWait, "announce with the new community", func(h []update) bool {
+		return announced(h) && h[len(h)-1].hasCommunity(65101<<16|2)
+	})
+	if part.Speaker() == first {
+		t.Error("a changed bgp block did not restart the speaker")
+	}
+
+	bad := node("65101:2")
+	bad.BGP.Neighbors = append([]cluster.BGPNeighbor(nil), bad.BGP.Neighbors...)
+	bad.BGP.Neighbors[0].PasswordFile = "/nonexistent/meridian-pw"
+	running := part.Speaker()
+	part.Apply(ctx, snap(false), bad)
+	if part.Speaker() != running {
+		t.Error("a refused config replaced the running speaker")
+	}
+
+	part.Apply(ctx, nil, nil) // node removed
+	u.waitFor(p, 5*time.Second, "withdraw on removal", withdrawn)
+	if part.Speaker() != nil {
+		t.Error("speaker still running after the node left")
+	}
+}

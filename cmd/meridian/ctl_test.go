@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/director/client/clienttest"
+)
+
+// TestCtl runs every ctl command against a real director, in order: each
+// step's output and error are checked, and no secret is ever printed.
+func TestCtl(t *testing.T) {
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)})
+	d := clienttest.Start(t, site)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	good := write("good.yaml", strings.Replace(string(site), "method: random", "method: srv", 1))
+	badOffline := write("bad.yaml", string(site)+"    weight: heavy\n")
+	foreign := write("foreign.yaml", strings.Replace(string(site), "site: lab", "site: other", 1))
+	global := []string{"--director", d.URL, "--token-file", d.TokenFile}
+
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string // substrings of the output
+		wantErr []string // substrings of the error; nil = success
+	}{
+		{"help", []string{"help"}, []string{"node remove NAME", "--json"}, nil},
+		{"unknown", []string{"frobnicate"}, nil, []string{`unknown command "frobnicate"`}},
+		{"validate good", []string{"validate", good}, []string{"good.yaml: site lab, 2 nodes, method srv: ok"}, nil},
+		{"validate bad", []string{"validate", good, badOffline}, nil, []string{"1 of 2 files invalid", "bad.yaml:16:13: nodes[1].weight: want a whole number"}},
+		{"status", []string{"status"}, []string{"site      lab", "MASTER", "NODE", "SUBSCRIBER"}, nil},
+		{"nodes", []string{"nodes"}, []string{"NODE  REGION  STATE", "n1", "n2"}, nil},
+		{"apply good", []string{"apply", "-f", good, "--author", "alice"}, []string{"applied " + good + ": config version 2"}, nil},
+		{"apply bad offline", []string{"apply", "-f", badOffline}, nil, []string{"bad.yaml rejected (1 problems)", "\n" + badOffline + ":16:13: nodes[1].weight: want a whole number"}},
+		{"apply foreign", []string{"apply", "-f", foreign}, nil, []string{"400", "\n" + foreign + ":1:7: site: \"other\" is not this director's site \"lab\""}},
+		{"apply no file", []string{"apply"}, nil, []string{"want -f FILE"}},
+		{"history", []string{"history"}, []string{"VERSION  TIME", "alice", "apply"}, nil},
+		{"history diff", []string{"history", "--diff"}, []string{"+selection: {method: srv}"}, nil},
+		{"rollback", []string{"rollback", "1", "--author", "bob"}, []string{"rolled back to 1: config version 3"}, nil},
+		{"rollback bad", []string{"rollback", "one"}, nil, []string{`version "one": want a positive number`}},
+		{"rollback missing", []string{"rollback", "42"}, nil, []string{"rollback: director"}},
+		{"drain", []string{"drain", "n1"}, []string{"drained n1: snapshot"}, nil},
+		{"drained in nodes", []string{"nodes"}, []string{",drained"}, nil},
+		{"flags before", []string{"--json", "nodes"}, []string{`"name": "n1"`}, nil},
+		{"undrain flags after", []string{"undrain", "n1", "--json"}, []string{`"version":`}, nil},
+		{"drain unknown", []string{"drain", "nope"}, nil, []string{"404"}},
+		{"drain no name", []string{"drain"}, nil, []string{"want a node name"}},
+		{"sync", []string{"sync", "--timeout", "2s"}, []string{"sync of version", "SUBSCRIBER"}, nil},
+		{"sync history", []string{"sync", "--history"}, []string{"TIME", "EVENT"}, nil},
+		{"explain", []string{"explain", "10.1.2.3"}, []string{"client  10.1.2.3"}, nil},
+		{"node remove", []string{"node", "remove", "n2"}, []string{"removed n2: config version 4"}, nil},
+		{"node bad", []string{"node", "delete", "n2"}, nil, []string{"want: node remove NAME"}},
+		{"config", []string{"config"}, []string{"site: lab"}, nil},
+		{"bad flag", []string{"nodes", "--colour"}, nil, []string{"flag provided but not defined: -colour"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			args := append(append([]string{}, tt.args...), global...)
+			if tt.args[0] == "--json" {
+				args = append(append([]string{}, global...), tt.args...)
+			}
+			if tt.args[0] == "help" || tt.args[0] == "validate" {
+				args = tt.args
+			}
+			err := runCtl(context.Background(), args, &out)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("error %v; output:\n%s", err, out.String())
+			}
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("no error; output:\n%s", out.String())
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				clienttest.NoSecrets(t, "the error", err.Error())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			clienttest.NoSecrets(t, "the output", out.String())
+		})
+	}
+	clienttest.NoSecrets(t, "director logs", d.Logs.String())
+}
+
+// TestCtlJSON checks that --json prints the api structs.
+func TestCtlJSON(t *testing.T) {
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	tests := []struct {
+		args []string
+		into any
+	}{
+		{[]string{"status"}, &api.Status{}},
+		{[]string{"nodes"}, &[]api.NodeStatus{}},
+		{[]string{"history"}, &[]api.ConfigVersion{}},
+		{[]string{"drain", "n1"}, &api.ChangeResult{}},
+		{[]string{"sync", "--history"}, &[]api.SyncEvent{}},
+		{[]string{"explain", "192.0.2.99"}, &api.Explain{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[0], func(t *testing.T) {
+			var out bytes.Buffer
+			args := append([]string{tt.args[0], "--json", "--director", d.URL, "--token-file", d.TokenFile}, tt.args[1:]...)
+			if err := runCtl(context.Background(), args, &out); err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(&out)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(tt.into); err != nil {
+				t.Fatalf("not the api struct: %v\n%s", err, out.String())
+			}
+		})
+	}
+}
+
+// TestCtlToken checks the token's sources and that it is never printed.
+func TestCtlToken(t *testing.T) {
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte("not-the-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"env", map[string]string{envDirector: d.URL, envTokenFile: d.TokenFile}, nil, ""},
+		{"no token", map[string]string{envDirector: d.URL, envTokenFile: ""}, nil, "no admin token"},
+		{"missing file", map[string]string{envDirector: d.URL}, []string{"--token-file", "/nonexistent/token"}, "admin token: open"},
+		{"wrong token", map[string]string{envDirector: d.URL}, []string{"--token-file", wrong}, "401"},
+		{"no director", map[string]string{envDirector: "http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out bytes.Buffer
+			err := runCtl(context.Background(), append([]string{"status"}, tt.args...), &out)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if err != nil {
+				clienttest.NoSecrets(t, "the error", err.Error())
+			}
+			clienttest.NoSecrets(t, "the output", out.String())
+		})
+	}
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// demoNode is one traffic node of zones/demo.yaml as the demo starts it.
+type demoNode struct{ name, listen string }
+
+// runDemo starts the whole system on loopback as child processes of this
+// binary: director (embedded etcd), node agents, CoreDNS with the plugin.
+// Ctrl-C stops them all and removes the temporary directory.
+func runDemo(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	siteFile := fs.String("site", "zones/demo.yaml", "site file")
+	corefile := fs.String("corefile", "", "Corefile (default: generated for 127.0.0.1:1053)")
+	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*siteFile)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	site, err := cluster.Parse(*siteFile, data)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "meridian-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	psk, token := filepath.Join(dir, "psk"), filepath.Join(dir, "admin-token")
+	for _, f := range []string{psk, token} {
+		if err := os.WriteFile(f, []byte(randomHex(32)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	director := site.Masters.Primary.Internal
+	directorURL := "http://" + director
+	if *corefile == "" {
+		*corefile = filepath.Join(dir, "Corefile")
+		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir)), 0o644); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	procs := &procSet{logDir: filepath.Join(dir, "logs")}
+	defer procs.stop(out)
+	if err := os.MkdirAll(procs.logDir, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
+		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
+		"--psk-file", psk, "--admin-token-file", token); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
+		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.logDir, err)
+	}
+	var nodes []demoNode
+	for _, n := range site.Nodes {
+		nodes = append(nodes, demoNode{n.Name, n.Internal})
+		if err := procs.start(self, "node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
+			"--site", site.Name, "--psk-file", psk, "--cache", filepath.Join(dir, "node-"+n.Name),
+			"--listen", n.Internal); err != nil {
+			return err
+		}
+	}
+	if err := procs.start(self, "dns", "dns", "-conf", *corefile); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if err := waitHTTP(ctx, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
+			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.logDir, err)
+		}
+	}
+	printDemo(out, site, directorURL, token, nodes, procs.logDir)
+	select {
+	case <-ctx.Done():
+	case name := <-procs.exited:
+		fmt.Fprintf(out, "\n%s exited; stopping (logs in %s)\n", name, procs.logDir)
+	}
+	return nil
+}
+
+func demoCorefile(site *cluster.Site, directorURL, psk, dir string) string {
+	return fmt.Sprintf(`%s:1053 {
+    bind 127.0.0.1
+    meridian {
+        director %s
+        psk_file %s
+        cache_dir %s
+        explain on
+        fallthrough
+    }
+    file zones/db.support.example.com %s
+    prometheus 127.0.0.1:9153
+    errors
+}
+`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), site.Zone)
+}
+
+func printDemo(out io.Writer, site *cluster.Site, directorURL, token string, nodes []demoNode, logs string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMeridian is running on loopback (Ctrl-C stops everything).\n\n")
+	fmt.Fprintf(&b, "  director   %s   admin token in %s\n", directorURL, token)
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "  node       %-12s http://%s/healthz\n", n.name, n.listen)
+	}
+	fmt.Fprintf(&b, "  dns        127.0.0.1:1053   metrics http://127.0.0.1:9153/metrics\n")
+	fmt.Fprintf(&b, "  logs       %s\n\n", logs)
+	fmt.Fprintf(&b, "Try, in another terminal:\n\n")
+	fmt.Fprintf(&b, "  export MERIDIAN_DIRECTOR=%s MERIDIAN_TOKEN_FILE=%s\n", directorURL, token)
+	fmt.Fprintf(&b, "  bin/meridian ctl status\n  bin/meridian ctl nodes\n")
+	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A\n", site.SupportHostname)
+	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A +subnet=10.2.0.0/24\n", site.TrafficHostname)
+	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 _turn._udp.%s SRV\n", site.TrafficHostname)
+	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 _explain.%s TXT +subnet=10.1.0.0/24\n", site.TrafficHostname)
+	fmt.Fprintf(&b, "  bin/meridian ctl explain 10.1.2.3\n")
+	fmt.Fprintf(&b, "  bin/meridian ctl drain %s && bin/meridian ctl nodes\n", nodes[0].name)
+	fmt.Fprintf(&b, "  bin/meridian ctl sync && bin/meridian ctl sync --history\n")
+	fmt.Fprintf(&b, "  bin/meridian ctl apply -f zones/demo.yaml && bin/meridian ctl history\n")
+	io.WriteString(out, b.String())
+}
+
+// procSet is the demo's child processes.
+type procSet struct {
+	logDir string
+	mu     sync.Mutex
+	procs  []*child
+	exited chan string
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+func (p *procSet) start(self, name string, args ...string) error {
+	if p.exited == nil {
+		p.exited = make(chan string, 16)
+	}
+	logf, err := os.Create(filepath.Join(p.logDir, name+".log"))
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group: the terminal's Ctrl-C reaches only the demo, which
+	// then stops the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("demo: start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	p.mu.Lock()
+	p.procs = append(p.procs, c)
+	p.mu.Unlock()
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(c.done)
+		p.exited <- name
+	}()
+	return nil
+}
+
+// stop sends SIGTERM to every child, newest first, and SIGKILL to any still
+// running after ten seconds.
+func (p *procSet) stop(out io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.procs) - 1; i >= 0; i-- {
+		p.procs[i].cmd.Process.Signal(syscall.SIGTERM)
+	}
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	expired := false
+	for _, c := range p.procs {
+		if !expired {
+			select {
+			case <-c.done:
+				continue
+			case <-timer.C:
+				expired = true
+			}
+		}
+		select {
+		case <-c.done:
+		default:
+			fmt.Fprintf(out, "demo: %s did not stop; killing it\n", c.name)
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+}
+
+func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = errors.New(resp.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", url, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

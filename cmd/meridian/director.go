@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/meridian-traffic/meridian/director"
+)
+
+// runDirector is `meridian director`: flags to a director.Config, then Run
+// until ctx is done. Logs go to stdout.
+func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("director", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	host, _ := os.Hostname()
+	var (
+		name        = fs.String("name", host, "this director's name (election, status, history)")
+		data        = fs.String("data", "", "data directory of the embedded etcd member")
+		listen      = fs.String("listen", director.DefaultListen, "API address")
+		etcd        = fs.String("etcd", "", "external etcd endpoints URL,URL,... (nothing embedded)")
+		etcdName    = fs.String("etcd-name", "", "embedded member name (default: --name)")
+		peerURL     = fs.String("etcd-peer-url", "", "embedded member peer URL (default: a free loopback port)")
+		clientURL   = fs.String("etcd-client-url", "", "embedded member client URL (default: a free loopback port)")
+		initial     = fs.String("etcd-initial-cluster", "", "every member as NAME=PEERURL,... (empty: single member)")
+		state       = fs.String("etcd-cluster-state", "new", "new, or existing when joining a running cluster")
+		siteFile    = fs.String("site", "", "site file stored as the first config version when the store is empty")
+		pskFile     = fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
+		tokenFile   = fs.String("admin-token-file", os.Getenv(envTokenFile), "file holding the admin API bearer token (env "+envTokenFile+")")
+		tlsCert     = fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
+		tlsKey      = fs.String("tls-key", "", "TLS key file")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log, err := newLogger(stdout, *logLevel)
+	if err != nil {
+		return err
+	}
+	psk, err := readPSK(*pskFile)
+	if err != nil {
+		return err
+	}
+	if *tokenFile == "" {
+		return errors.New("--admin-token-file is required")
+	}
+	token, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	cfg := director.Config{
+		Name:        *name,
+		Listen:      *listen,
+		TLSCertFile: *tlsCert,
+		TLSKeyFile:  *tlsKey,
+		PSK:         psk,
+		AdminToken:  strings.TrimSpace(string(token)),
+		ElectionTTL: *electionTTL,
+		Logger:      log,
+		Etcd: director.EtcdConfig{
+			DataDir: *data, MemberName: *etcdName, PeerURL: *peerURL, ClientURL: *clientURL,
+			InitialCluster: *initial, ClusterState: *state,
+		},
+	}
+	if *etcd != "" {
+		cfg.Etcd.Endpoints = strings.Split(*etcd, ",")
+	}
+	if *siteFile != "" {
+		if cfg.SiteData, err = os.ReadFile(*siteFile); err != nil {
+			return fmt.Errorf("site: %w", err)
+		}
+		cfg.SiteFile = *siteFile
+	}
+	d, err := director.New(cfg)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-d.Ready():
+	}
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "director %s serving site %s at %s://%s\n", *name, d.Site(), scheme, d.Addr())
+	return <-done
+}

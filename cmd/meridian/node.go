@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/node"
+)
+
+// runNode runs a traffic node agent until ctx is done.
+func runNode(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlagSet("node", out)
+	name := fs.String("name", "", "this node's name in the site (required)")
+	director := fs.String("director", envOr(envDirector, defaultDirector), "director URL (env "+envDirector+")")
+	site := fs.String("site", "", "expected site name (default: the first verified one)")
+	pskFile := fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
+	cache := fs.String("cache", "", "directory of the last-known-good snapshot (default: the user cache directory)")
+	listen := fs.String("listen", "", "health endpoint host:port (default: the node's internal address in the site)")
+	ca := fs.String("ca", "", "PEM file of the CA that signed an https director's certificate")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *name == "" {
+		return errors.New("--name is required")
+	}
+	logger, err := newLogger(out, *level)
+	if err != nil {
+		return err
+	}
+	psk, err := readPSK(*pskFile)
+	if err != nil {
+		return err
+	}
+	if *cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("--cache not given and no user cache directory: %w", err)
+		}
+		*cache = filepath.Join(dir, "meridian", "node-"+*name)
+	}
+	hc, err := httpClientWithCA(*ca)
+	if err != nil {
+		return err
+	}
+	a, err := node.New(node.Config{
+		Name:         *name,
+		Director:     *director,
+		PSK:          psk,
+		Site:         *site,
+		CacheDir:     *cache,
+		HealthListen: *listen,
+		HTTPClient:   hc,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("node agent starting", "name", *name, "director", *director, "cache", *cache)
+	return a.Run(ctx)
+}
+
+// readPSK reads the pre-shared key from a file, else from the environment.
+func readPSK(file string) (cluster.PSK, error) {
+	var data []byte
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return cluster.PSK{}, fmt.Errorf("pre-shared key: %w", err)
+		}
+		data = b
+	case os.Getenv(envPSK) != "":
+		data = []byte(os.Getenv(envPSK))
+	default:
+		return cluster.PSK{}, errors.New("no pre-shared key: give --psk-file or set " + envPSKFile + " or " + envPSK)
+	}
+	psk, err := cluster.NewPSK(data)
+	if err != nil {
+		return cluster.PSK{}, fmt.Errorf("pre-shared key: %w", err)
+	}
+	return psk, nil
+}
+
+// newLogger returns a text logger at the named level.
+func newLogger(out io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/director/client/clienttest"
+)
+
+// TestRunNode starts `meridian node` against a real director and checks it
+// serves, both with the key in a file and in the environment, and never
+// logs a secret.
+func TestRunNode(t *testing.T) {
+	listen := clienttest.FreeAddr(t)
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}))
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"psk file", nil, []string{"--psk-file", d.PSKFile}},
+		{"psk env", map[string]string{envPSK: clienttest.PSKText}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			logs := &clienttest.Buffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			var runErr error
+			args := append([]string{"--name", "n1", "--director", d.URL, "--site", "lab", "--cache", filepath.Join(t.TempDir(), "c"),
+				"--listen", listen, "--log-level", "debug"}, tt.args...)
+			wg.Go(func() { runErr = runNode(ctx, args, logs) })
+			clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
+				resp, err := http.Get("http://" + listen + "/healthz")
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode == 200 && string(b) == "ok"
+			})
+			cancel()
+			wg.Wait()
+			if runErr != nil {
+				t.Errorf("runNode = %v", runErr)
+			}
+			if !strings.Contains(logs.String(), "snapshot received") {
+				t.Errorf("logs:\n%s", logs.String())
+			}
+			clienttest.NoSecrets(t, "node logs", logs.String())
+		})
+	}
+}
+
+func TestRunNodeFlags(t *testing.T) {
+	t.Setenv(envPSK, "")
+	t.Setenv(envPSKFile, "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no name", nil, "--name is required"},
+		{"bad level", []string{"--name", "n1", "--log-level", "loud"}, `--log-level "loud"`},
+		{"no psk", []string{"--name", "n1"}, "no pre-shared key"},
+		{"short psk", []string{"--name", "n1", "--psk-file", "/dev/null"}, "too short"},
+		{"bad director", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", "nowhere"}, "director URL"},
+		{"unknown flag", []string{"--colour"}, "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := runNode(context.Background(), tt.args, &out)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/director/client/clienttest"
+)
+
+// TestTLS runs ctl and the node agent against a director serving TLS: they
+// trust it with --ca and refuse it without.
+func TestTLS(t *testing.T) {
+	listen := clienttest.FreeAddr(t)
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}), clienttest.WithTLS())
+	if !strings.HasPrefix(d.URL, "https://") {
+		t.Fatalf("URL %s", d.URL)
+	}
+	t.Setenv(envPSK, "")
+	t.Setenv(envPSKFile, "")
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"with ca", []string{"--ca", d.CAFile}, ""},
+		{"without ca", nil, "certificate"},
+		{"bad ca file", []string{"--ca", d.TokenFile}, "no PEM certificate"},
+	}
+	for _, tt := range tests {
+		t.Run("ctl "+tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := runCtl(context.Background(), append([]string{"nodes", "--director", d.URL, "--token-file", d.TokenFile}, tt.args...), &out)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("node with ca", func(t *testing.T) {
+		logs := &clienttest.Buffer{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_ = runNode(ctx, []string{"--name", "n1", "--director", d.URL, "--psk-file", d.PSKFile, "--ca", d.CAFile,
+				"--cache", filepath.Join(t.TempDir(), "c")}, logs)
+		})
+		defer wg.Wait()
+		defer cancel()
+		clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
+			resp, err := http.Get("http://" + listen + "/healthz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+		clienttest.NoSecrets(t, "node logs", logs.String())
+	})
+}

@@ -1,0 +1,412 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director/api"
+)
+
+// Defaults of SubscriberConfig.
+const (
+	DefaultMinBackoff = 250 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	// pollSlack is added to the long-poll wait for the request deadline: the
+	// director answers 204 at the end of its wait, the slack covers the
+	// network and a busy director.
+	pollSlack = 15 * time.Second
+	// directorWait is the default long-poll wait, the director's (api.go).
+	directorWait = 30 * time.Second
+	// maxRefusal bounds the reason sent with ?failed= (the director keeps
+	// 200 bytes).
+	maxRefusal = 200
+)
+
+// SubscriberConfig configures a Subscriber. Zero values are defaults.
+type SubscriberConfig struct {
+	Director   string                  // base URL, e.g. http://127.0.0.1:7700
+	PSK        cluster.PSK             // the site's pre-shared key
+	Site       string                  // expected site; "" pins the site of the first verified snapshot (cache or director)
+	ID         string                  // subscriber id, e.g. "us-traffic1" or "dns/ns1"
+	Kind       string                  // api.KindNode, api.KindDNS or api.KindDirector
+	CacheFile  string                  // last-known-good snapshot; "" = no cache
+	HTTPClient *http.Client            // nil = DefaultHTTPClient(); must not have an overall Timeout shorter than Wait
+	Logger     *slog.Logger            // nil = discard
+	OnSnapshot func(*cluster.Snapshot) // called from Run's goroutine for every newly verified snapshot, including one loaded from cache at start
+	OnRemoved  func()                  // called from Run's goroutine on 410 Gone: the node was removed from the site
+
+	// Wait is the long-poll wait asked of the director (?wait=; default
+	// 30 s, the director's own default). The director may wait less.
+	Wait time.Duration
+	// MinBackoff and MaxBackoff bound the retry delay while the director is
+	// away or answers errors (defaults 250 ms and 10 s); the delay doubles
+	// from MinBackoff up to MaxBackoff, with jitter.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// SubscriberStats is what a subscriber can tell about its sync.
+type SubscriberStats struct {
+	Site        string    `json:"site"`
+	Version     uint64    `json:"version"`      // version held, 0 = none
+	FromCache   bool      `json:"from_cache"`   // the held snapshot came from the cache, not yet from the director
+	Reachable   bool      `json:"reachable"`    // the last request got an answer from the director
+	Removed     bool      `json:"removed"`      // the director said the node was removed
+	LastSuccess time.Time `json:"last_success"` // last 200 or 204 from the director
+	LastError   string    `json:"last_error"`   // last problem; never holds a secret
+	Errors      uint64    `json:"errors"`       // problems since start
+	Refused     uint64    `json:"refused"`      // snapshots refused (bad signature, foreign, stale, corrupt cache)
+}
+
+// Subscriber keeps the newest verified snapshot of one site.
+type Subscriber struct {
+	cfg  SubscriberConfig
+	base *url.URL
+	auth *cluster.RequestAuth
+	hc   *http.Client
+	log  *slog.Logger
+
+	cur     atomic.Pointer[cluster.Snapshot]
+	running atomic.Bool
+
+	mu      sync.Mutex // guards the fields below
+	site    string     // pinned site, "" until known
+	refusal string     // refusal reason to report on the next poll (?failed=)
+	env     []byte     // envelope of cur, to recognise a repeated one
+	stats   SubscriberStats
+}
+
+// NewSubscriber checks cfg and returns a subscriber; Run starts it.
+func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
+	base, err := parseBase(cfg.Director)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PSK.IsZero() {
+		return nil, errors.New("subscriber: no pre-shared key")
+	}
+	if cfg.ID == "" {
+		return nil, errors.New("subscriber: no id")
+	}
+	switch cfg.Kind {
+	case api.KindNode, api.KindDNS, api.KindDirector:
+	default:
+		return nil, fmt.Errorf("subscriber: kind %q: want %s, %s or %s", cfg.Kind, api.KindNode, api.KindDNS, api.KindDirector)
+	}
+	if cfg.Wait < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		return nil, errors.New("subscriber: negative wait or backoff")
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	s := &Subscriber{cfg: cfg, base: base, auth: cluster.NewRequestAuth(cfg.PSK), hc: cfg.HTTPClient, log: cfg.Logger, site: cfg.Site}
+	if s.hc == nil {
+		s.hc = DefaultHTTPClient()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.stats.Site = cfg.Site
+	return s, nil
+}
+
+// Current returns the newest verified snapshot, or nil. It never blocks.
+func (s *Subscriber) Current() *cluster.Snapshot { return s.cur.Load() }
+
+// Stats returns a copy of the sync statistics.
+func (s *Subscriber) Stats() SubscriberStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Site = s.site
+	return st
+}
+
+// Run loads the cache, then follows the director until ctx is done, and
+// returns nil then. Problems (director away, refused snapshots) are counted
+// in Stats and retried with backoff; they never end Run. Run may be called
+// once.
+func (s *Subscriber) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("subscriber: Run called twice")
+	}
+	s.loadCache()
+	fails := 0
+	for ctx.Err() == nil {
+		err := s.poll(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			fails = 0
+			continue
+		}
+		fails++
+		delay := s.backoff(fails)
+		if errors.Is(err, ErrRemoved) {
+			// Idle but listening: a node added back gets the site again.
+			delay = s.cfg.MaxBackoff
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// backoff returns the delay after n failures in a row: doubling from
+// MinBackoff, capped at MaxBackoff, with up to 25% jitter so that many
+// subscribers do not return to a restarted director in step.
+func (s *Subscriber) backoff(n int) time.Duration {
+	d := s.cfg.MinBackoff
+	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.MaxBackoff)
+	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+// loadCache verifies the cached snapshot and serves it if it is good.
+func (s *Subscriber) loadCache() {
+	if s.cfg.CacheFile == "" {
+		return
+	}
+	env, err := os.ReadFile(s.cfg.CacheFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("read cache: %w", err), false)
+		return
+	}
+	snap, err := s.verify(env, 0)
+	if err != nil {
+		s.fail(fmt.Errorf("cached snapshot %s refused: %w", s.cfg.CacheFile, err), true)
+		return
+	}
+	s.log.Info("serving cached snapshot", "site", snap.Site, "version", snap.Version)
+	s.accept(snap, env, true)
+}
+
+// poll runs one long-poll request.
+func (s *Subscriber) poll(ctx context.Context) error {
+	held := uint64(0)
+	if c := s.cur.Load(); c != nil {
+		held = c.Version
+	}
+	q := url.Values{
+		"after":      {strconv.FormatUint(held, 10)},
+		"subscriber": {s.cfg.ID},
+		"kind":       {s.cfg.Kind},
+	}
+	s.mu.Lock()
+	if s.refusal != "" {
+		// The director records it in the sync status history ("failed").
+		q.Set("failed", s.refusal)
+	}
+	s.mu.Unlock()
+	// Always name the wait: the director waits at most this long, so the
+	// request deadline below covers its answer whatever its own setting.
+	wait := directorWait
+	if s.cfg.Wait > 0 {
+		wait = s.cfg.Wait
+	}
+	q.Set("wait", wait.String())
+	u := endpoint(s.base, api.PathSync, q)
+	rctx, cancel := context.WithTimeout(ctx, wait+pollSlack)
+	defer cancel()
+	body, status, err := s.do(rctx, http.MethodGet, u, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusGone {
+			s.removed()
+			return ErrRemoved
+		}
+		s.fail(err, false)
+		return err
+	}
+	s.mu.Lock()
+	s.refusal = ""
+	s.mu.Unlock()
+	if status == http.StatusNoContent {
+		s.succeed()
+		return nil
+	}
+	snap, err := s.verify(body, held)
+	if err != nil {
+		err = fmt.Errorf("snapshot refused: %w", err)
+		s.fail(err, true)
+		s.mu.Lock()
+		s.refusal = truncate(err.Error(), maxRefusal)
+		s.mu.Unlock()
+		return err
+	}
+	s.succeed()
+	if snap == nil { // the one held, sent again ("sync now")
+		return nil
+	}
+	s.log.Info("snapshot received", "site", snap.Site, "version", snap.Version, "config_version", snap.ConfigVersion)
+	if s.cfg.CacheFile != "" {
+		if err := writeFileAtomic(s.cfg.CacheFile, body); err != nil {
+			// Still serve it: the cache only matters across a restart.
+			s.fail(err, false)
+		}
+	}
+	s.accept(snap, body, false)
+	return nil
+}
+
+// do sends one PSK-signed request and returns the body and status of a
+// 2xx answer.
+func (s *Subscriber) do(ctx context.Context, method string, u *url.URL, body []byte) ([]byte, int, error) {
+	req, err := newRequest(ctx, method, u, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := nonce()
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Authorization", s.auth.Header(method, u.RequestURI(), body, time.Now(), n))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		s.setReachable(false)
+		return nil, 0, fmt.Errorf("director %s: %w", u.Path, err)
+	}
+	defer resp.Body.Close()
+	s.setReachable(true)
+	b, err := readAnswer(resp, u.Path)
+	return b, resp.StatusCode, err
+}
+
+// verify checks an envelope against the pinned site (pinning it if none)
+// and the version held. It returns nil, nil for the envelope already held.
+func (s *Subscriber) verify(env []byte, held uint64) (*cluster.Snapshot, error) {
+	s.mu.Lock()
+	site, same := s.site, held != 0 && string(env) == string(s.env)
+	s.mu.Unlock()
+	if same {
+		return nil, nil
+	}
+	if site == "" {
+		// Learn the site from the payload; the MAC check below makes it
+		// authentic, so pinning it is safe.
+		var e cluster.Envelope
+		if err := json.Unmarshal(env, &e); err != nil {
+			return nil, fmt.Errorf("decode envelope: %w", err)
+		}
+		peek, err := cluster.DecodeSnapshot(e.Payload)
+		if err != nil {
+			return nil, err
+		}
+		site = peek.Site
+	}
+	snap, err := cluster.NewSnapshotSigner(s.cfg.PSK, site).Verify(env, held)
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// accept makes snap current and tells the owner.
+func (s *Subscriber) accept(snap *cluster.Snapshot, env []byte, fromCache bool) {
+	s.mu.Lock()
+	s.site = snap.Site
+	s.env = env
+	s.stats.Version = snap.Version
+	s.stats.FromCache = fromCache
+	s.stats.Removed = false
+	s.mu.Unlock()
+	s.cur.Store(snap)
+	if s.cfg.OnSnapshot != nil {
+		s.cfg.OnSnapshot(snap)
+	}
+}
+
+// removed drops the snapshot and the cache after a 410 Gone.
+func (s *Subscriber) removed() {
+	s.mu.Lock()
+	was := s.stats.Removed
+	s.stats.Removed = true
+	s.stats.Version = 0
+	s.stats.FromCache = false
+	s.stats.LastSuccess = time.Now()
+	s.env = nil
+	s.mu.Unlock()
+	s.cur.Store(nil)
+	if s.cfg.CacheFile != "" {
+		if err := removeFile(s.cfg.CacheFile); err != nil {
+			s.fail(err, false)
+		}
+	}
+	if was {
+		return
+	}
+	s.log.Warn("removed from the site: snapshot dropped", "subscriber", s.cfg.ID)
+	if s.cfg.OnRemoved != nil {
+		s.cfg.OnRemoved()
+	}
+}
+
+func (s *Subscriber) succeed() {
+	s.mu.Lock()
+	s.stats.LastSuccess = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *Subscriber) setReachable(ok bool) {
+	s.mu.Lock()
+	s.stats.Reachable = ok
+	s.mu.Unlock()
+}
+
+// fail records a problem; refused marks a snapshot that did not verify.
+func (s *Subscriber) fail(err error, refused bool) {
+	s.mu.Lock()
+	s.stats.Errors++
+	if refused {
+		s.stats.Refused++
+	}
+	s.stats.LastError = err.Error()
+	s.mu.Unlock()
+	s.log.Warn("sync problem", "subscriber", s.cfg.ID, "err", err)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,182 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// Config is a director's configuration. Zero values mean the documented
+// defaults; New validates it.
+type Config struct {
+	// Name identifies this director in the leader election, the status page
+	// and the config history. Required.
+	Name string
+	// Listen is the API address (default 127.0.0.1:7700; port 0 picks one).
+	Listen string
+	// TLSCertFile and TLSKeyFile make the API serve TLS; both or neither.
+	TLSCertFile, TLSKeyFile string
+
+	// Etcd is where the site is stored.
+	Etcd EtcdConfig
+
+	// SiteFile and SiteData are the initial site, stored as config version 1
+	// when the store holds no site yet. SiteFile names it in error messages.
+	// Without them the director serves the site it finds in the store.
+	SiteFile string
+	SiteData []byte
+
+	// PSK authenticates subscribers and signs snapshots. Required.
+	PSK cluster.PSK
+	// AdminToken is the bearer token of the admin API. Required; it is
+	// compared in constant time and never logged.
+	AdminToken string
+
+	// TURNProbe runs health checks of kind "turn". Nil probes the target
+	// with a TCP connect until the relay package provides a TURN allocation.
+	TURNProbe Probe
+
+	// Locator places client addresses for PathExplain; nil explains
+	// without GeoIP.
+	Locator cluster.Locator
+
+	// SyncWait is the longest a sync long-poll waits (default 30s; a
+	// subscriber's ?wait= may shorten it).
+	SyncWait time.Duration
+	// LagAfter is how long a subscriber may hold an older version than the
+	// current one before it shows as lagging (default 5s).
+	LagAfter time.Duration
+	// ElectionTTL is the leader lease in seconds: how long a crashed
+	// leader's health checks stay orphaned before another director takes
+	// over (default 5; etcd raises values below its minimum).
+	ElectionTTL int
+	// HeartbeatTTL is how long a node's last heartbeat is kept (default 60s).
+	HeartbeatTTL time.Duration
+	// HistoryLimit bounds the sync status history (default 500 newest).
+	HistoryLimit int
+
+	// Logger receives the director's logs; nil discards them.
+	Logger *slog.Logger
+	// Metrics registers the meridian_director_* metrics. Nil uses a private
+	// registry. /metrics serves it when it is also a prometheus.Gatherer.
+	Metrics prometheus.Registerer
+}
+
+// EtcdConfig chooses the store: an external cluster (Endpoints) or a member
+// embedded in the director (DataDir), alone or in a cluster of members.
+type EtcdConfig struct {
+	// Endpoints of an external etcd cluster. When set, nothing is embedded.
+	Endpoints []string
+
+	// DataDir holds the embedded member's data. Required without Endpoints.
+	DataDir string
+	// MemberName is the embedded member's name (default: Config.Name).
+	MemberName string
+	// PeerURL and ClientURL are the member's URLs (default: free ports on
+	// 127.0.0.1). They must be given when the member joins others.
+	PeerURL, ClientURL string
+	// InitialCluster lists every member as NAME=PEERURL,...; empty means a
+	// single-member cluster.
+	InitialCluster string
+	// ClusterState is "new" (default) or "existing" (joining a running
+	// cluster the member was added to).
+	ClusterState string
+	// ClusterToken separates clusters bootstrapped on the same network
+	// (default "meridian").
+	ClusterToken string
+}
+
+// Probe checks one health target once; a nil error is a success. ctx
+// carries the check's timeout.
+type Probe func(ctx context.Context, hc cluster.HealthCheck) error
+
+// Defaults.
+const (
+	DefaultListen       = "127.0.0.1:7700"
+	DefaultSyncWait     = 30 * time.Second
+	DefaultLagAfter     = 5 * time.Second
+	DefaultElectionTTL  = 5
+	DefaultHeartbeatTTL = 60 * time.Second
+	DefaultHistoryLimit = 500
+)
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls needs both a certificate and a key file"))
+	}
+	if len(c.Etcd.Endpoints) == 0 && c.Etcd.DataDir == "" {
+		errs = append(errs, errors.New("etcd: a data directory or external endpoints are required"))
+	}
+	switch c.Etcd.ClusterState {
+	case "":
+		c.Etcd.ClusterState = "new"
+	case "new", "existing":
+	default:
+		errs = append(errs, fmt.Errorf("etcd cluster state %q: want new or existing", c.Etcd.ClusterState))
+	}
+	if c.Etcd.InitialCluster != "" && (c.Etcd.PeerURL == "" || c.Etcd.ClientURL == "") {
+		errs = append(errs, errors.New("etcd: a member of a multi-member cluster needs its peer and client URLs"))
+	}
+	if c.Etcd.MemberName == "" {
+		c.Etcd.MemberName = c.Name
+	}
+	if c.Etcd.ClusterToken == "" {
+		c.Etcd.ClusterToken = "meridian"
+	}
+	if c.PSK.IsZero() {
+		errs = append(errs, errors.New("a pre-shared key is required"))
+	}
+	if c.AdminToken == "" {
+		errs = append(errs, errors.New("an admin token is required"))
+	}
+	if len(c.SiteData) > 0 {
+		if c.SiteFile == "" {
+			c.SiteFile = "site.yaml"
+		}
+		if _, err := cluster.Parse(c.SiteFile, c.SiteData); err != nil {
+			errs = append(errs, fmt.Errorf("initial site: %w", err))
+		}
+	}
+	if c.SyncWait <= 0 {
+		c.SyncWait = DefaultSyncWait
+	}
+	if c.LagAfter <= 0 {
+		c.LagAfter = DefaultLagAfter
+	}
+	if c.ElectionTTL <= 0 {
+		c.ElectionTTL = DefaultElectionTTL
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.HistoryLimit <= 0 {
+		c.HistoryLimit = DefaultHistoryLimit
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("director config: %w", errors.Join(errs...))
+	}
+	return nil
+}

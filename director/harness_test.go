@@ -1,0 +1,276 @@
+package director
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director/api"
+)
+
+const (
+	testPSK   = "test-psk-0123456789-abcdefghij"
+	testToken = "admin-token-9f8e7d6c5b4a"
+	testSite  = "t"
+)
+
+// siteYAML is a test site whose nodes a, b, c are probed at the given
+// targets (host:port) every 250ms, with rise and fall of 2.
+func siteYAML(master string, targets ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Test site for the director.
+site: t
+zone: z.example.
+masters:
+  primary: {name: m1, ipv4: 192.0.2.1, internal: "%s"}
+selection: {method: random}
+health: {kind: tcp, interval: 250ms, timeout: 200ms, rise: 2, fall: 2}
+nodes:
+`, master)
+	for i, t := range targets {
+		name := string(rune('a' + i))
+		fmt.Fprintf(&b, "  # node %s\n  - name: %s\n    ipv4: 192.0.2.%d\n    internal: \"%s\"\n    weight: 100\n", name, name, 11+i, t)
+	}
+	return b.String()
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := l.Addr().String()
+	l.Close()
+	return a
+}
+
+// harness is one running director and clients for both of its APIs.
+type harness struct {
+	t      testing.TB
+	d      *Director
+	base   string
+	psk    cluster.PSK
+	reg    *prometheus.Registry
+	client *http.Client
+	stop   func()
+}
+
+// startDirector runs a director with test defaults filled into cfg.
+func startDirector(t testing.TB, cfg Config) *harness {
+	t.Helper()
+	psk, err := cluster.NewPSK([]byte(testPSK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "d1"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if len(cfg.Etcd.Endpoints) == 0 && cfg.Etcd.DataDir == "" {
+		cfg.Etcd.DataDir = t.TempDir()
+	}
+	if cfg.PSK.IsZero() {
+		cfg.PSK = psk
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = testToken
+	}
+	if cfg.ElectionTTL == 0 {
+		cfg.ElectionTTL = 2
+	}
+	reg := prometheus.NewRegistry()
+	if cfg.Metrics == nil {
+		cfg.Metrics = reg
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h := &harness{t: t, d: d, psk: psk, reg: reg,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 40 * time.Second}}
+	stopped := false
+	h.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("director %s: Run: %v", cfg.Name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("director %s did not stop within 30s", cfg.Name)
+		}
+	}
+	t.Cleanup(h.stop)
+	if cfg.Etcd.InitialCluster != "" {
+		return h // members of a new cluster start together; see waitReady
+	}
+	h.waitReady()
+	return h
+}
+
+func (h *harness) waitReady() {
+	h.t.Helper()
+	select {
+	case <-h.d.Ready():
+	case <-time.After(60 * time.Second):
+		h.t.Fatalf("director %s not ready within 60s", h.d.cfg.Name)
+	}
+	h.base = "http://" + h.d.Addr()
+}
+
+// do sends a request and returns the status and body.
+func (h *harness) do(req *http.Request) (int, []byte) {
+	h.t.Helper()
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
+	}
+	return resp.StatusCode, b
+}
+
+// admin sends an admin request with the test token.
+func (h *harness) admin(method, pathQuery string, body []byte, hdr ...string) (int, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+pathQuery, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return h.do(req)
+}
+
+// adminJSON sends an admin request, wants 200 and decodes the answer.
+func (h *harness) adminJSON(method, pathQuery string, body []byte, out any, hdr ...string) {
+	h.t.Helper()
+	code, b := h.admin(method, pathQuery, body, hdr...)
+	if code != http.StatusOK {
+		h.t.Fatalf("%s %s: status %d: %s", method, pathQuery, code, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			h.t.Fatalf("%s %s: decode %s: %v", method, pathQuery, b, err)
+		}
+	}
+}
+
+func nonce() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// signed builds a PSK-signed request as a subscriber would.
+func (h *harness) signed(method, pathQuery string, body []byte, ts time.Time, n string, psk cluster.PSK) *http.Request {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.base+pathQuery, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", cluster.NewRequestAuth(psk).Header(method, pathQuery, body, ts, n))
+	return req
+}
+
+func syncPath(after uint64, id, kind string, wait time.Duration, extra ...string) string {
+	q := url.Values{}
+	q.Set("after", fmt.Sprint(after))
+	q.Set("subscriber", id)
+	q.Set("kind", kind)
+	q.Set("wait", wait.String())
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	return api.PathSync + "?" + q.Encode()
+}
+
+// sync long-polls once and returns the status and the verified snapshot
+// (nil unless 200).
+func (h *harness) sync(after uint64, id, kind string, wait time.Duration, extra ...string) (int, *cluster.Snapshot) {
+	h.t.Helper()
+	code, b := h.do(h.signed(http.MethodGet, syncPath(after, id, kind, wait, extra...), nil, time.Now(), nonce(), h.psk))
+	if code != http.StatusOK {
+		return code, nil
+	}
+	s, err := cluster.NewSnapshotSigner(h.psk, testSite).Verify(b, after)
+	if err != nil {
+		h.t.Fatalf("sync: verify snapshot: %v", err)
+	}
+	return code, s
+}
+
+// current returns the director's current snapshot as a subscriber sees it.
+func (h *harness) current() *cluster.Snapshot {
+	h.t.Helper()
+	code, s := h.sync(0, "test", api.KindDNS, time.Second)
+	if code != http.StatusOK {
+		h.t.Fatalf("sync after=0: status %d", code)
+	}
+	return s
+}
+
+// eventually polls cond every 50ms until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// counter reads one labelled counter of the harness registry.
+func (h *harness) counter(name string, labels map[string]string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}

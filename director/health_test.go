@@ -1,0 +1,213 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// TestHysteresis steps probe results through rise and fall.
+func TestHysteresis(t *testing.T) {
+	fail := errors.New("connection refused")
+	tests := []struct {
+		name       string
+		rise, fall int
+		start      cluster.Health
+		probes     string // s = success, f = failure
+		want       string // the state after each probe: u, d, ? (unknown)
+		lastReason string
+	}{
+		{"unknown rises after rise successes", 2, 3, cluster.Unknown, "ss", "?u", "2 checks passed"},
+		{"unknown falls after fall failures", 2, 3, cluster.Unknown, "fff", "??d", "3 failures: connection refused"},
+		{"one failure does not fall", 2, 3, cluster.Up, "fsffsfff", "uuuuuuud", "3 failures: connection refused"},
+		{"one success does not rise", 2, 2, cluster.Down, "sfsfss", "dddddu", "2 checks passed"},
+		{"rise 1 fall 1 follows each probe", 1, 1, cluster.Unknown, "sfsf", "udud", "1 failures: connection refused"},
+		{"restored up state holds", 2, 3, cluster.Up, "ssss", "uuuu", ""},
+	}
+	short := map[cluster.Health]byte{cluster.Up: 'u', cluster.Down: 'd', cluster.Unknown: '?'}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &hysteresis{rise: tt.rise, fall: tt.fall, state: tt.start}
+			var got []byte
+			reason := ""
+			for _, p := range tt.probes {
+				var err error
+				if p == 'f' {
+					err = fail
+				}
+				if changed, r := h.observe(err); changed {
+					reason = r
+				}
+				got = append(got, short[h.state])
+			}
+			if string(got) != tt.want || reason != tt.lastReason {
+				t.Errorf("states %s reason %q, want %s %q", got, reason, tt.want, tt.lastReason)
+			}
+		})
+	}
+}
+
+// flipHTTP is a health endpoint whose status the test sets.
+type flipHTTP struct{ status atomic.Int32 }
+
+func (f *flipHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" {
+		http.NotFound(w, r)
+		return
+	}
+	w.WriteHeader(int(f.status.Load()))
+}
+
+// TestHealthChecks probes real listeners at 250 ms: a TCP target that
+// stops and comes back, an HTTP target whose status flips, a TLS target
+// and a TURN target probed through the seam.
+func TestHealthChecks(t *testing.T) {
+	tcpL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpAddr := tcpL.Addr().String()
+	go acceptAll(tcpL)
+	masterL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer masterL.Close()
+	go acceptAll(masterL)
+
+	flip := &flipHTTP{}
+	flip.status.Store(http.StatusOK)
+	httpSrv := httptest.NewServer(flip)
+	defer httpSrv.Close()
+	tlsSrv := httptest.NewTLSServer(flip)
+	defer tlsSrv.Close()
+	turnAddr := closedAddr(t)
+	var turnCalls atomic.Int32
+	turnProbe := func(ctx context.Context, hc cluster.HealthCheck) error {
+		turnCalls.Add(1)
+		if hc.Target != turnAddr {
+			return fmt.Errorf("turn probe got target %s", hc.Target)
+		}
+		return nil
+	}
+
+	site := fmt.Sprintf(`site: t
+zone: z.example.
+masters:
+  primary:
+    name: m1
+    ipv4: 192.0.2.1
+    internal: "%s"
+    health: {kind: tcp, interval: 250ms, timeout: 200ms}
+selection: {method: random}
+health: {kind: tcp, interval: 250ms, timeout: 200ms, rise: 2, fall: 3}
+nodes:
+  - {name: tcp, ipv4: 192.0.2.11, internal: "%s"}
+  - name: web
+    ipv4: 192.0.2.12
+    internal: "%s"
+    health: {kind: http, path: /healthz, expect: 200}
+  - name: sec
+    ipv4: 192.0.2.13
+    internal: "%s"
+    health: {kind: https, path: /healthz}
+  - name: hs
+    ipv4: 192.0.2.14
+    internal: "%s"
+    health: {kind: tls, target: "%s"}
+  - name: relay
+    ipv4: 192.0.2.15
+    internal: "%s"
+    health: {kind: turn}
+`, masterL.Addr(), tcpAddr, strings.TrimPrefix(httpSrv.URL, "http://"), strings.TrimPrefix(tlsSrv.URL, "https://"),
+		closedAddr(t), strings.TrimPrefix(tlsSrv.URL, "https://"), turnAddr)
+	h := startDirector(t, Config{SiteData: []byte(site), TURNProbe: turnProbe})
+
+	health := func(name string) cluster.NodeState { return h.current().Node(name) }
+	defer func() {
+		if t.Failed() {
+			t.Logf("snapshot: nodes %+v masters %+v", h.current().Nodes, h.current().Masters)
+		}
+	}()
+	eventually(t, 5*time.Second, "every node up", func() bool {
+		s := h.current()
+		for _, n := range []string{"tcp", "web", "sec", "hs", "relay"} {
+			if s.Node(n).Health != cluster.Up {
+				return false
+			}
+		}
+		return s.Master("m1").Health == cluster.Up
+	})
+	if turnCalls.Load() == 0 {
+		t.Error("the turn probe seam was not used")
+	}
+	if r := health("web").Reason; r != "2 checks passed" {
+		t.Errorf("up reason %q", r)
+	}
+
+	const interval = 250 * time.Millisecond
+	steps := []struct {
+		name   string
+		node   string
+		act    func()
+		want   cluster.Health
+		reason string
+		// The least time the change can take: fall (or rise) probes, the
+		// first of them possibly at once.
+		least time.Duration
+	}{
+		{"tcp listener closed", "tcp", func() { tcpL.Close() }, cluster.Down, "3 failures: dial tcp " + tcpAddr, 2 * interval},
+		{"tcp listener back", "tcp", func() {
+			l, err := net.Listen("tcp", tcpAddr)
+			if err != nil {
+				t.Fatalf("listen again on %s: %v", tcpAddr, err)
+			}
+			tcpL = l
+			go acceptAll(l)
+		}, cluster.Up, "2 checks passed", interval},
+		{"http 503", "web", func() { flip.status.Store(http.StatusServiceUnavailable) }, cluster.Down, "3 failures: http status 503, want 200", 2 * interval},
+		{"http 200 again", "web", func() { flip.status.Store(http.StatusOK) }, cluster.Up, "2 checks passed", interval},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := health(st.node)
+			start := time.Now()
+			st.act()
+			eventually(t, 10*time.Second, st.node+" "+string(st.want), func() bool { return health(st.node).Health == st.want })
+			took := time.Since(start)
+			got := health(st.node)
+			if !strings.HasPrefix(got.Reason, st.reason) {
+				t.Errorf("reason %q, want prefix %q", got.Reason, st.reason)
+			}
+			if !got.Since.After(before.Since) {
+				t.Errorf("since %v not after %v", got.Since, before.Since)
+			}
+			if took < st.least-50*time.Millisecond {
+				t.Errorf("changed after %s, sooner than rise/fall allows (%s)", took, st.least)
+			}
+		})
+	}
+	tcpL.Close()
+	if n := h.counter("meridian_director_health_checks_total", map[string]string{"kind": "http", "result": "failure"}); n < 3 {
+		t.Errorf("http failures counted %v, want >= 3", n)
+	}
+}
+
+func acceptAll(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
