@@ -19,7 +19,11 @@ test:
 
 # Selection engine and sync fan-out benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./cluster/ ./director/
+	$(GO) test -run '^$$' -bench . -benchmem ./cluster/ ./director/ ./director/client/
+
+# dnsperf against the meridian plugin, CoreDNS's file plugin and whoami.
+bench-dns: build
+	GO=$(GO) BIN=$(BIN) plugin/meridian/bench/bench-dns.sh
 
 # Short fuzz runs of every parser; the seed corpus runs in `make test`.
 FUZZTIME ?= 30s

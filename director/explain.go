@@ -22,30 +22,19 @@ func (d *Director) handleExplain(w http.ResponseWriter, r *http.Request) {
 	}
 	query := cluster.Query{Client: addr, SourceBits: addr.BitLen(), Now: time.Now()}
 	if s := q.Get("offset"); s != "" {
-		off, err := parseOffset(s)
+		off, err := cluster.ParseOffset(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, "offset: "+err.Error())
 			return
 		}
 		query.Offset, query.HasOffset = off, true
 	}
 	p := d.cur.Load()
 	var dec cluster.Decision
-	cluster.NewEngine(p.snap, d.cfg.Locator).Select(query, &dec)
+	p.engine(d.cfg.Locator).Select(query, &dec)
 	out := api.Explain{Client: addr.String(), Scope: dec.Scope, Trace: dec.Explain(), Nodes: []string{}}
 	for _, n := range dec.Chosen() {
 		out.Nodes = append(out.Nodes, n.Name)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// parseOffset reads a UTC offset such as +02:00, -0530 or Z.
-func parseOffset(s string) (time.Duration, error) {
-	for _, layout := range []string{"-07:00", "-0700", "-07", "Z07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			_, off := t.Zone()
-			return time.Duration(off) * time.Second, nil
-		}
-	}
-	return 0, fmt.Errorf("offset: %q: want a UTC offset such as +02:00", truncate(s, 16))
 }

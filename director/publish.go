@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -18,6 +19,17 @@ type published struct {
 	config configRecord      // the config version it carries
 	at     time.Time         // when this director published it (for lag)
 	next   chan struct{}
+
+	// The engine is built on first use (explain, sessions), once per
+	// snapshot: building costs up to 200 ms at 1,000 nodes.
+	engineOnce sync.Once
+	eng        *cluster.Engine
+}
+
+// engine returns the selection engine of this snapshot.
+func (p *published) engine(loc cluster.Locator) *cluster.Engine {
+	p.engineOnce.Do(func() { p.eng = cluster.NewEngine(p.snap, loc) })
+	return p.eng
 }
 
 // view is one consistent read of the keys a snapshot is built from.

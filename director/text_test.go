@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/api"
@@ -89,27 +88,6 @@ func TestRemoveNodeYAML(t *testing.T) {
 	}
 	if _, err := removeNodeYAML([]byte("[1, 2"), "a"); err == nil {
 		t.Error("broken yaml accepted")
-	}
-}
-
-func TestParseOffset(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"+02:00", 2 * time.Hour, true},
-		{"-05:30", -(5*time.Hour + 30*time.Minute), true},
-		{"+0100", time.Hour, true},
-		{"Z", 0, true},
-		{"02:00", 0, false},
-		{"soon", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseOffset(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseOffset(%q) = %s, %v; want %s ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
 	}
 }
 

@@ -35,6 +35,8 @@ func main() {
 		err = runDirector(ctx, args, os.Stdout)
 	case "node":
 		err = runNode(ctx, args, os.Stdout)
+	case "dns":
+		err = runDNS(ctx, args, os.Stdout)
 	case "ctl":
 		err = runCtl(ctx, args, os.Stdout)
 	case "demo":

@@ -1,0 +1,115 @@
+package meridian
+
+import (
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// ECS address families (RFC 7871 section 6, IANA address family numbers).
+const (
+	familyNone = 0 // only with source prefix 0: "do not use my address"
+	familyIPv4 = 1
+	familyIPv6 = 2
+)
+
+// querier is who a query is answered for: the EDNS Client Subnet prefix when
+// the query carries one, else the source address.
+type querier struct {
+	addr netip.Addr // masked to bits
+	bits int        // the source prefix length; the full length without ECS
+	ecs  *dns.EDNS0_SUBNET
+}
+
+// ecsError names why an ECS option is malformed; it is the reason label of
+// the malformed request metric.
+type ecsError string
+
+func (e ecsError) Error() string { return "malformed ECS option: " + string(e) }
+
+// Reasons a query is answered FORMERR.
+const (
+	errECSMany    ecsError = "more than one option"
+	errECSFamily  ecsError = "unknown family"
+	errECSPrefix  ecsError = "source prefix too long"
+	errECSAddress ecsError = "address does not match the family"
+	errECSBits    ecsError = "address bits set beyond the source prefix"
+)
+
+// clientOf returns the client of a query. source is the query's source
+// address. A malformed ECS option (RFC 7871 section 7.1.1) is an error: the
+// query is answered FORMERR.
+func clientOf(r *dns.Msg, source netip.Addr) (querier, error) {
+	source = source.Unmap()
+	c := querier{addr: source, bits: source.BitLen()}
+	opt := r.IsEdns0()
+	if opt == nil {
+		return c, nil
+	}
+	for _, o := range opt.Option {
+		e, ok := o.(*dns.EDNS0_SUBNET)
+		if !ok {
+			continue
+		}
+		if c.ecs != nil {
+			return c, errECSMany
+		}
+		addr, err := validECS(e)
+		if err != nil {
+			return c, err
+		}
+		c = querier{addr: addr, bits: int(e.SourceNetmask), ecs: e}
+	}
+	return c, nil
+}
+
+// validECS checks one option and returns its address.
+func validECS(e *dns.EDNS0_SUBNET) (netip.Addr, error) {
+	bits := int(e.SourceNetmask)
+	var addr netip.Addr
+	switch e.Family {
+	case familyNone:
+		// dig sends family 0 with prefix 0 for "+subnet=0": no address at
+		// all, so the answer must not depend on the client.
+		if bits != 0 {
+			return addr, errECSFamily
+		}
+		return netip.IPv4Unspecified(), nil
+	case familyIPv4:
+		if bits > 32 {
+			return addr, errECSPrefix
+		}
+		ip4 := e.Address.To4()
+		if ip4 == nil {
+			return addr, errECSAddress
+		}
+		addr = netip.AddrFrom4([4]byte(ip4))
+	case familyIPv6:
+		if bits > 128 {
+			return addr, errECSPrefix
+		}
+		if len(e.Address) != 16 {
+			return addr, errECSAddress
+		}
+		addr = netip.AddrFrom16([16]byte(e.Address))
+	default:
+		return addr, errECSFamily
+	}
+	if netip.PrefixFrom(addr, bits).Masked().Addr() != addr {
+		return addr, errECSBits
+	}
+	return addr, nil
+}
+
+// echoECS returns the ECS option of an answer: the query's family, source
+// prefix and address, with the scope the answer depended on. It reuses the
+// query's option, which is not read after this.
+func (c querier) echoECS(scope int) *dns.EDNS0_SUBNET {
+	e := c.ecs
+	limit := c.addr.BitLen()
+	if e.Family == familyNone {
+		limit = 0
+	}
+	e.SourceScope = uint8(min(max(scope, 0), limit))
+	return e
+}
