@@ -61,10 +61,12 @@ func NodeConfig(n *cluster.Node) (Config, bool) {
 		return Config{}, false
 	}
 	return Config{
-		BGP:       *n.BGP,
-		Anycast:   n.Anycast,
-		Secondary: n.Secondary,
-		Draining:  !n.Accepting,
+		BGP:          *n.BGP,
+		Anycast:      n.Anycast,
+		Secondary:    n.Secondary,
+		Draining:     !n.Accepting,
+		Command:      n.BGP.Command,
+		ConnectRetry: n.BGP.ConnectRetry.D(),
 	}, true
 }
 

@@ -24,6 +24,12 @@ type BGP struct {
 	// MinAnnounceInterval is the least time between a withdraw and the next
 	// announce, so a flapping node cannot flap the route (default 10s).
 	MinAnnounceInterval Duration `json:"min_announce_interval"`
+	// Command, when set, is an extra local check: a program and its
+	// arguments, healthy when it exits 0 within the check timeout.
+	Command []string `json:"command,omitempty"`
+	// ConnectRetry is the wait between attempts to reach a neighbor
+	// (default 5s; GoBGP's own 120s would keep a node dark for minutes).
+	ConnectRetry Duration `json:"connect_retry"`
 	// Check is the speaker's own local health check (the director is not
 	// asked). Default: http on the node's health endpoint, 1s, rise 2, fall 3.
 	Check HealthCheck `json:"check"`

@@ -88,7 +88,7 @@ func NewEngine(snap *Snapshot, loc Locator) *Engine {
 	}
 	e.anyV4, e.anyV6 = announced(site, e.nodes, states)
 	e.anycast = e.anyV4.IsValid() || e.anyV6.IsValid()
-	e.srv = srvTargets(e.nodes)
+	e.srv = srvTargets(srvNodes(site, states, e.pool, e.nodes))
 	return e
 }
 
@@ -117,6 +117,23 @@ func candidates(site *Site, states map[string]*NodeState) (Pool, []*Node) {
 		return PoolFailOpen, ns
 	}
 	return PoolEmpty, nil
+}
+
+// srvNodes are the SRV targets: the pool, and with primaries up also the
+// secondaries that are up and accepting. SRV clients fail over by priority
+// themselves, so a cached answer should already name the fallback nodes.
+func srvNodes(site *Site, states map[string]*NodeState, pool Pool, nodes []*Node) []*Node {
+	if pool != PoolUp {
+		return nodes
+	}
+	out := append([]*Node(nil), nodes...)
+	for i := range site.Nodes {
+		n := &site.Nodes[i]
+		if s := states[n.Name]; n.Secondary && n.Accepting && s != nil && s.Health == Up && !s.Drained {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // announced returns the site's anycast addresses that at least one

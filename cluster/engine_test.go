@@ -355,7 +355,8 @@ func TestSelectSRV(t *testing.T) {
 		chosen []string
 		srv    []SRVTarget // Node names only
 	}{
-		{"primaries", nil, []string{"a", "b"}, []SRVTarget{{nil, 10, 32767}, {nil, 10, 65535}}},
+		{"primaries, secondary as fallback", nil, []string{"a", "b"}, []SRVTarget{{nil, 10, 32767}, {nil, 10, 65535}, {nil, 20, 16383}}},
+		{"drained secondary not listed", []NodeState{{Name: "s", Health: Up, Drained: true}}, []string{"a", "b"}, []SRVTarget{{nil, 10, 32767}, {nil, 10, 65535}}},
 		{"secondary", []NodeState{down("a"), down("b")}, []string{"s"}, []SRVTarget{{nil, 20, 65535}}},
 		{"fail open", []NodeState{down("a"), down("b"), down("s")}, []string{"a", "b", "s"},
 			[]SRVTarget{{nil, 10, 32767}, {nil, 10, 65535}, {nil, 20, 16383}}},

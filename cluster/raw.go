@@ -144,6 +144,8 @@ type rawBGP struct {
 	MED                 val[uint32]    `yaml:"med"`
 	GracefulShutdown    val[string]    `yaml:"graceful_shutdown"`
 	MinAnnounceInterval val[string]    `yaml:"min_announce_interval"`
+	Command             []val[string]  `yaml:"command"`
+	ConnectRetry        val[string]    `yaml:"connect_retry"`
 	Check               rawHealthCheck `yaml:"check"`
 }
 

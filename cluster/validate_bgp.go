@@ -17,6 +17,10 @@ func (c *checker) bgp(r *rawBGP, path string, n *Node) BGP {
 		MED:                 get(c, r.MED, path+".med", 0),
 		GracefulShutdown:    c.duration(r.GracefulShutdown, path+".graceful_shutdown", Duration(5*time.Second), 0),
 		MinAnnounceInterval: c.duration(r.MinAnnounceInterval, path+".min_announce_interval", Duration(10*time.Second), 0),
+		ConnectRetry:        c.duration(r.ConnectRetry, path+".connect_retry", Duration(5*time.Second), time.Second),
+	}
+	for i, v := range r.Command {
+		b.Command = append(b.Command, get(c, v, fmt.Sprintf("%s.command[%d]", path, i), ""))
 	}
 	if b.ASN == 0 && r.ASN.err == nil {
 		c.add(r.ASN.p, path+".asn", "required, 1-4294967295")
@@ -70,12 +74,13 @@ func (c *checker) bgp(r *rawBGP, path string, n *Node) BGP {
 		if nb.ASN == 0 && rn.ASN.err == nil {
 			c.add(rn.Address.p, p+".asn", "required, 1-4294967295")
 		}
-		// RFC 4271: a hold time is 0 or at least 3 s; keepalives must come
-		// more often than the hold time or the session drops.
-		if h := nb.Hold.D(); h != 0 && h < 3*time.Second {
-			c.add(rn.Hold.p, p+".hold", "%s: want 0 or at least 3s", h)
+		// RFC 4271 allows a hold time of 0 (no keepalives), but GoBGP reads
+		// 0 as its 90s default; a hold time under 3s is not allowed at all.
+		// Keepalives must come more often than the hold time.
+		if h := nb.Hold.D(); h < 3*time.Second {
+			c.add(rn.Hold.p, p+".hold", "%s: want at least 3s", h)
 		}
-		if nb.Hold != 0 && nb.Keepalive >= nb.Hold {
+		if nb.Keepalive >= nb.Hold {
 			c.add(rn.Keepalive.p, p+".keepalive", "%s must be shorter than hold %s", nb.Keepalive.D(), nb.Hold.D())
 		}
 		b.Neighbors = append(b.Neighbors, nb)

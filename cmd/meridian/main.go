@@ -1,3 +1,8 @@
+// GoBGP cannot set a TCP MD5 password or TTL on a Multipath TCP listener,
+// which Go uses by default where the kernel has it.
+//
+//go:debug multipathtcp=0
+
 // Command meridian is the one Meridian binary. Its first argument names the
 // role: director, node, dns, ctl or demo. This package holds flags and
 // wiring only.
