@@ -25,6 +25,10 @@ bench:
 bench-dns: build
 	GO=$(GO) BIN=$(BIN) plugin/meridian/bench/bench-dns.sh
 
+# coturn's turnutils_uclient load against coturn's turnserver and the Meridian relay.
+bench-relay:
+	GO=$(GO) relay/bench/bench.sh
+
 # Short fuzz runs of every parser; the seed corpus runs in `make test`.
 FUZZTIME ?= 30s
 fuzz:

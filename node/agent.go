@@ -38,6 +38,7 @@ type Config struct {
 	HTTPClient     *http.Client  // for the director; nil = client.DefaultHTTPClient()
 	Logger         *slog.Logger  // nil = discard
 	Parts          []Part        // relay, BGP speaker: told of every snapshot and heartbeat
+	Metrics        http.Handler  // served at GET /metrics on the health endpoint when set
 
 	// SyncWait, MinBackoff and MaxBackoff tune the subscriber (see
 	// client.SubscriberConfig); zero values are its defaults.

@@ -9,7 +9,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
+	"github.com/meridian-traffic/meridian/geoip"
+	"github.com/meridian-traffic/meridian/relay"
 )
 
 // runDirector is `meridian director`: flags to a director.Config, then Run
@@ -35,6 +41,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		tlsKey      = fs.String("tls-key", "", "TLS key file")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
+		geoipFile   = fs.String("geoip", "", "MaxMind City database for explain and session home nodes")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -60,6 +67,8 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := director.Config{
 		Name:        *name,
 		Listen:      *listen,
@@ -69,6 +78,12 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		AdminToken:  strings.TrimSpace(string(token)),
 		ElectionTTL: *electionTTL,
 		Logger:      log,
+		Metrics:     reg,
+		// Health checks of kind turn make a real allocation on the node's
+		// relay with a short-lived credential.
+		TURNProbe: func(ctx context.Context, hc cluster.HealthCheck) error {
+			return relay.Probe(ctx, hc.Target, relay.Secret(psk), relay.ProbeOptions{})
+		},
 		Etcd: director.EtcdConfig{
 			DataDir: *data, MemberName: *etcdName, PeerURL: *peerURL, ClientURL: *clientURL,
 			InitialCluster: *initial, ClusterState: *state,
@@ -76,6 +91,14 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *etcd != "" {
 		cfg.Etcd.Endpoints = strings.Split(*etcd, ",")
+	}
+	if *geoipFile != "" {
+		db, err := geoip.Open(*geoipFile)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cfg.Locator = db
 	}
 	if *siteFile != "" {
 		if cfg.SiteData, err = os.ReadFile(*siteFile); err != nil {

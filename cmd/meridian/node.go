@@ -11,8 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meridian-traffic/meridian/bgp"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/node"
+	"github.com/meridian-traffic/meridian/relay"
 )
 
 // runNode runs a traffic node agent until ctx is done.
@@ -25,6 +31,8 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	cache := fs.String("cache", "", "directory of the last-known-good snapshot (default: the user cache directory)")
 	listen := fs.String("listen", "", "health endpoint host:port (default: the node's internal address in the site)")
 	ca := fs.String("ca", "", "PEM file of the CA that signed an https director's certificate")
+	tlsCert := fs.String("relay-tls-cert", "", "certificate for the relay's TURN over TLS listener")
+	tlsKey := fs.String("relay-tls-key", "", "key for the relay's TURN over TLS listener")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,6 +62,28 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	relays, err := relay.NewPart(relay.Config{
+		Secrets: [][]byte{relay.Secret(psk)}, CertFile: *tlsCert, KeyFile: *tlsKey,
+		Logger: logger.With("part", "relay"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer relays.Close()
+	// The speaker's local health includes a real allocation on this node's
+	// relay: the route goes when the relay cannot serve.
+	speaker, err := bgp.NewPart(bgp.Config{
+		Probes: []bgp.Probe{{Name: "relay", Check: relays.Probe}},
+		Logger: logger.With("part", "bgp"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	// Deferred after the relay's Close, so it runs first: routes are
+	// withdrawn before the relay stops.
+	defer speaker.Close()
 	a, err := node.New(node.Config{
 		Name:         *name,
 		Director:     *director,
@@ -63,6 +93,8 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		HealthListen: *listen,
 		HTTPClient:   hc,
 		Logger:       logger,
+		Parts:        []node.Part{relays, speaker},
+		Metrics:      promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,137 @@
+package relay
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestCredentialFormat(t *testing.T) {
+	// coturn's documented example of the TURN REST scheme.
+	u, p := Credential([]byte("north"), "mike", time.Unix(1600000000, 0))
+	if u != "1600000000:mike" {
+		t.Errorf("username %q", u)
+	}
+	if p != restPassword([]byte("north"), "1600000000:mike") || len(p) != 28 {
+		t.Errorf("password %q", p)
+	}
+	exp, user, err := ParseUsername(u)
+	if err != nil || user != "mike" || exp.Unix() != 1600000000 {
+		t.Errorf("ParseUsername(%q) = %v, %q, %v", u, exp, user, err)
+	}
+	for _, bad := range []string{"", "mike", "x:mike", "-5:mike", ":mike"} {
+		if _, _, err := ParseUsername(bad); !errors.Is(err, ErrBadCredential) {
+			t.Errorf("ParseUsername(%q) err %v, want ErrBadCredential", bad, err)
+		}
+	}
+}
+
+func TestCredentialsRefused(t *testing.T) {
+	previous := []byte("fedcba9876543210fedcba9876543210")
+	reg := prometheus.NewRegistry()
+	r := startRelay(t, "127.0.0.26", Config{Secrets: [][]byte{testSecret, previous}, Registerer: reg, MaxCredentialTTL: 24 * time.Hour})
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		username string
+		password string
+		reason   string // "" for accepted
+	}{
+		{name: "current secret", username: "U", reason: ""},
+		{name: "previous secret", username: "P", reason: ""},
+		{name: "expired", username: "E", reason: ReasonExpired},
+		{name: "far future", username: "F", reason: ReasonFuture},
+		{name: "wrong password", username: "W", reason: ReasonBadPassword},
+		{name: "unknown secret", username: "X", reason: ReasonBadPassword},
+		{name: "malformed username", username: "M", reason: ReasonMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var u, p string
+			switch tc.username {
+			case "U":
+				u, p = Credential(testSecret, "alice", now.Add(time.Hour))
+			case "P":
+				u, p = Credential(previous, "alice", now.Add(time.Hour))
+			case "E":
+				u, p = Credential(testSecret, "alice", now.Add(-time.Second))
+			case "F":
+				u, p = Credential(testSecret, "alice", now.Add(25*time.Hour))
+			case "W":
+				u, _ = Credential(testSecret, "alice", now.Add(time.Hour))
+				p = "d3JvbmcgcGFzc3dvcmQ="
+			case "X":
+				u, p = Credential([]byte("not the relay's secret, at all!!"), "alice", now.Add(time.Hour))
+			case "M":
+				u, p = "alice", restPassword(testSecret, "alice")
+			}
+			before := r.Stats().RefusedBy[tc.reason]
+			c, err := dialClient(t, "udp", "127.0.0.22", "127.0.0.26:3478", u, p)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("allocate: %v", err)
+				}
+				c.close()
+				return
+			}
+			if err == nil {
+				t.Fatalf("allocation with a %s credential succeeded", tc.name)
+			}
+			if got := r.Stats().RefusedBy[tc.reason]; got <= before {
+				t.Errorf("refusals[%s] = %d, want > %d", tc.reason, got, before)
+			}
+		})
+	}
+	for _, reason := range []string{ReasonExpired, ReasonFuture, ReasonBadPassword, ReasonMalformed} {
+		if v := metricValue(t, reg, "meridian_relay_refusals_total", "reason", reason); v < 1 {
+			t.Errorf("meridian_relay_refusals_total{reason=%q} = %v", reason, v)
+		}
+	}
+}
+
+// metricValue reads one series (label name=value, or the only series when
+// name is "") of a counter or gauge from reg.
+func metricValue(t *testing.T, reg *prometheus.Registry, family, name, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != family {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := name == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetName() == name && l.GetValue() == value
+			}
+			if match {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", family, name, value)
+	return 0
+}
+
+func TestLogsCarryNoCredential(t *testing.T) {
+	logger, logs := newTestLogger()
+	startRelay(t, "127.0.0.27", Config{Logger: logger})
+	u, _ := Credential(testSecret, "alice", time.Now().Add(time.Hour))
+	wrong := "c2VjcmV0LXBhc3N3b3JkLXZhbHVl"
+	if _, err := dialClient(t, "udp", "127.0.0.22", "127.0.0.27:3478", u, wrong); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	out := logs.String()
+	if !strings.Contains(out, ReasonBadPassword) {
+		t.Fatalf("refusal not logged:\n%s", out)
+	}
+	for _, secret := range []string{wrong, string(testSecret), restPassword(testSecret, u)} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log carries a credential:\n%s", out)
+		}
+	}
+}

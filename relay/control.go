@@ -1,0 +1,220 @@
+package relay
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// STUN message types the listener wrappers act on (RFC 8656).
+const (
+	typeAllocateRequest     = 0x0003
+	typeRefreshRequest      = 0x0004
+	typeChannelBindRequest  = 0x0009
+	typeChannelBindSuccess  = 0x0109
+	typeDataIndication      = 0x0017
+	attrData                = 0x0013
+	attrLifetime            = stun.AttrType(0x000D)
+	attrChannelNumber       = stun.AttrType(0x000C)
+	channelBindLifetime     = 10 * time.Minute // RFC 8656 section 12
+	defaultAllocateLifetime = 10 * time.Minute // pion's default when LIFETIME is absent
+)
+
+// pendingBind is a ChannelBind request handed to pion, committed to the
+// allocation's fast path when pion answers it with success.
+type pendingBind struct {
+	tx     [stun.TransactionIDSize]byte
+	client netip.AddrPort
+	number uint16
+	peer   netip.AddrPort
+}
+
+// verdict is what a listener wrapper does with one request.
+type verdict struct {
+	pass  bool   // hand to pion (possibly rewritten: see msg)
+	msg   []byte // when non-nil, the request to hand to pion instead
+	reply []byte // when non-nil, the answer to send the client
+	hold  bool   // lock the allocation gate for this request
+	user  string
+	bind  *pendingBind
+}
+
+// inspect looks at one STUN request before pion does. It verifies the
+// credential of authenticated requests (trying each secret, so rotation
+// works), refuses Allocate requests over quota or while draining with the
+// code a client expects, clamps LIFETIME to the configured bounds, and
+// notes ChannelBind requests for the fast path. Anything it does not
+// understand passes to pion untouched.
+func (r *Relay) inspect(p []byte, client netip.AddrPort, hasAllocation bool) verdict {
+	pass := verdict{pass: true}
+	if len(p) < 20 || !stun.IsMessage(p) {
+		return pass
+	}
+	t := binary.BigEndian.Uint16(p[0:2])
+	switch t {
+	case typeAllocateRequest, typeRefreshRequest, typeChannelBindRequest:
+	default:
+		return pass
+	}
+	m := &stun.Message{Raw: append([]byte(nil), p...)}
+	if err := m.Decode(); err != nil || !m.Contains(stun.AttrMessageIntegrity) {
+		return pass
+	}
+	var username stun.Username
+	if err := username.GetFrom(m); err != nil {
+		return pass
+	}
+	name := username.String()
+	expiry, user, reason := r.auth.check(name)
+	if reason != "" {
+		// pion asks the AuthHandler, which refuses and counts it.
+		return pass
+	}
+	var key []byte
+	for i := range r.auth.secrets {
+		k := r.auth.key(i, name)
+		if stun.MessageIntegrity(k).Check(m) == nil {
+			key = k
+			if i > 0 {
+				r.auth.remember(name, k, expiry)
+			}
+			break
+		}
+	}
+	if key == nil {
+		r.refuse(ReasonBadPassword)
+		r.log.Info("turn request refused", "reason", ReasonBadPassword, "client", client, "user", user)
+		return pass // pion answers 400 with the current secret's key
+	}
+
+	switch t {
+	case typeAllocateRequest:
+		if hasAllocation {
+			return pass // a retransmission or a mismatch: pion's to answer
+		}
+		if st := r.draining.Load(); st != nil {
+			r.refuse(ReasonDraining)
+			r.log.Info("turn allocation refused", "reason", ReasonDraining, "client", client, "user", user)
+			if st.alternate.IsValid() {
+				return verdict{reply: errorReply(m, key, stun.CodeTryAlternate, &stun.AlternateServer{
+					IP: st.alternate.Addr().AsSlice(), Port: int(st.alternate.Port())})}
+			}
+			return verdict{reply: errorReply(m, key, stun.CodeInsufficientCapacity, nil)}
+		}
+		if reason := r.quotaReason(user); reason != "" {
+			r.refuse(reason)
+			r.log.Info("turn allocation refused", "reason", reason, "client", client, "user", user)
+			code := stun.CodeAllocQuotaReached
+			if reason == ReasonNodeQuota {
+				code = stun.CodeInsufficientCapacity
+			}
+			return verdict{reply: errorReply(m, key, code, nil)}
+		}
+		v := verdict{pass: true, hold: true, user: user}
+		v.msg = r.clampLifetime(m, key, true)
+		return v
+	case typeRefreshRequest:
+		return verdict{pass: true, msg: r.clampLifetime(m, key, false)}
+	case typeChannelBindRequest:
+		ch, err := m.Get(attrChannelNumber)
+		if err != nil || len(ch) < 2 {
+			return pass
+		}
+		var peer stun.XORMappedAddress
+		if err := peer.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
+			return pass
+		}
+		ip, ok := netip.AddrFromSlice(peer.IP)
+		if !ok || peer.Port < 0 || peer.Port > 65535 {
+			return pass
+		}
+		return verdict{pass: true, bind: &pendingBind{
+			tx:     m.TransactionID,
+			client: client,
+			number: binary.BigEndian.Uint16(ch),
+			peer:   netip.AddrPortFrom(ip.Unmap(), uint16(peer.Port)),
+		}}
+	}
+	return pass
+}
+
+// errorReply builds an error response to m, signed with key.
+func errorReply(m *stun.Message, key []byte, code stun.ErrorCode, extra stun.Setter) []byte {
+	setters := []stun.Setter{
+		&stun.Message{TransactionID: m.TransactionID},
+		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
+		stun.ErrorCodeAttribute{Code: code, Reason: errorReason(code)},
+	}
+	if extra != nil {
+		setters = append(setters, extra)
+	}
+	setters = append(setters, stun.MessageIntegrity(key), stun.Fingerprint)
+	out, err := stun.Build(setters...)
+	if err != nil {
+		return nil
+	}
+	return out.Raw
+}
+
+func errorReason(code stun.ErrorCode) []byte {
+	switch code {
+	case stun.CodeTryAlternate:
+		return []byte("Try Alternate")
+	case stun.CodeAllocQuotaReached:
+		return []byte("Allocation Quota Reached")
+	default:
+		return []byte("Insufficient Capacity")
+	}
+}
+
+// clampLifetime returns m rebuilt with its LIFETIME inside the configured
+// bounds, re-signed with key, or nil when it already is. A Refresh asking
+// for zero (deallocate) is left alone.
+func (r *Relay) clampLifetime(m *stun.Message, key []byte, allocate bool) []byte {
+	var want time.Duration
+	present := false
+	if v, err := m.Get(attrLifetime); err == nil && len(v) == 4 {
+		want = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
+		present = true
+	}
+	if !present {
+		want = defaultAllocateLifetime
+	}
+	if present && want == 0 && !allocate {
+		return nil
+	}
+	// pion grants its default instead of a LIFETIME of an hour or more.
+	hi := min(r.cfg.MaxLifetime, time.Hour-time.Second)
+	got := min(max(want, r.cfg.MinLifetime), hi)
+	if got == want {
+		return nil
+	}
+	out := &stun.Message{TransactionID: m.TransactionID}
+	out.SetType(m.Type)
+	out.WriteHeader()
+	var val [4]byte
+	binary.BigEndian.PutUint32(val[:], uint32(got/time.Second))
+	fingerprint := false
+	for _, a := range m.Attributes {
+		switch a.Type {
+		case stun.AttrMessageIntegrity:
+		case stun.AttrFingerprint:
+			fingerprint = true
+		case attrLifetime:
+		default:
+			out.Add(a.Type, a.Value)
+		}
+	}
+	out.Add(attrLifetime, val[:])
+	if err := stun.MessageIntegrity(key).AddTo(out); err != nil {
+		return nil
+	}
+	if fingerprint {
+		if err := stun.Fingerprint.AddTo(out); err != nil {
+			return nil
+		}
+	}
+	return out.Raw
+}

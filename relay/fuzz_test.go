@@ -1,0 +1,64 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/stun"
+)
+
+// FuzzInspect feeds arbitrary datagrams to the request inspection the
+// listeners run before pion: it must never panic.
+func FuzzInspect(f *testing.F) {
+	u, p := Credential(testSecret, "fuzz", time.Now().Add(time.Hour))
+	integrity := stun.NewLongTermIntegrity(u, "support.example.com", p)
+	seeds := []*stun.Message{
+		stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+			stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}},
+			stun.NewUsername(u), stun.NewRealm("support.example.com"), stun.NewNonce("n"), integrity, stun.Fingerprint),
+		stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
+			stun.RawAttribute{Type: attrChannelNumber, Value: []byte{0x40, 0, 0, 0}},
+			&stun.XORMappedAddress{IP: []byte{8, 8, 8, 8}, Port: 9}, stun.NewUsername(u), integrity),
+		stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+			stun.RawAttribute{Type: attrLifetime, Value: []byte{0, 0, 0x1c, 0x20}}, stun.NewUsername(u), integrity),
+	}
+	for _, m := range seeds {
+		f.Add(m.Raw)
+	}
+	f.Add([]byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4})
+	cfg, err := Config{Address: mustAddr("192.0.2.1"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
+		MaxLifetime: 10 * time.Minute}.withDefaults()
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, auth: newAuthenticator(cfg.Secrets, cfg.Realm, cfg.Now, cfg.MaxCredentialTTL),
+		live: map[uint64]*relayConn{}, perUser: map[string]int{}}
+	client := netip.MustParseAddrPort("192.0.2.9:4000")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r.inspect(b, client, false)
+		r.inspect(b, client, true)
+		// The TCP framer must not panic either.
+		c := &tcpConn{br: bufio.NewReader(bytes.NewReader(b)), fbuf: make([]byte, maxTCPFrame)}
+		for {
+			if _, err := c.readFrame(); err != nil {
+				break
+			}
+		}
+	})
+}
+
+func TestDataIndicationPayload(t *testing.T) {
+	m := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodData, stun.ClassIndication),
+		&stun.XORMappedAddress{IP: []byte{8, 8, 8, 8}, Port: 9}, stun.RawAttribute{Type: stun.AttrData, Value: make([]byte, 37)})
+	if n, ok := dataIndicationPayload(m.Raw); !ok || n != 37 {
+		t.Errorf("payload %d, %v; want 37", n, ok)
+	}
+	for _, bad := range [][]byte{nil, m.Raw[:24], m.Raw[:len(m.Raw)-8]} {
+		if n, ok := dataIndicationPayload(bad); ok {
+			t.Errorf("truncated indication gave %d", n)
+		}
+	}
+}

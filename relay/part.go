@@ -1,0 +1,255 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	dirapi "github.com/meridian-traffic/meridian/director/api"
+)
+
+// Part runs a node's relay as the site says; its Apply, Heartbeat and
+// Check are those of the node agent's parts. Apply starts the relay on the
+// node's public address, follows drain (new allocations refused with 300
+// naming another healthy node, existing ones continue) in place, restarts
+// the relay when its address, ports, limits or realm change, and stops it
+// when the node leaves the site. Methods are safe for concurrent use.
+type Part struct {
+	base Config // wiring only: secrets, TLS files, logger, registerer
+
+	mu  sync.Mutex
+	cur *runningRelay
+}
+
+type runningRelay struct {
+	r      *Relay
+	cfg    Config
+	reg    *scopedRegisterer
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // Run's result once done is closed
+}
+
+// NewPart returns a Part whose relays use base's Secrets, CertFile,
+// KeyFile, lifetimes, Logger and Registerer. The site part of base
+// (Address, Relay, Realm) is ignored.
+func NewPart(base Config) (*Part, error) {
+	if len(base.Secrets) == 0 {
+		return nil, fmt.Errorf("%w: relay part needs the relay secret", ErrConfig)
+	}
+	return &Part{base: base}, nil
+}
+
+// Apply follows one snapshot.
+func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.Node) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if snap == nil || self == nil {
+		p.stopLocked()
+		return
+	}
+	cfg := p.base
+	cfg.Address = self.IPv4
+	if !cfg.Address.IsValid() {
+		cfg.Address = self.IPv6
+	}
+	cfg.Relay = self.Relay
+	cfg.Realm = realm(snap.Config.Zone)
+	draining := !snap.Accepting(self)
+	alternate := alternateRelay(snap, self)
+
+	if p.cur == nil || !sameRelay(p.cur.cfg, cfg) {
+		p.stopLocked()
+		if err := p.startLocked(ctx, cfg); err != nil {
+			p.base.logger().Error("relay: not started", "node", self.Name, "err", err)
+			return
+		}
+	}
+	if draining != p.cur.r.Draining() {
+		if err := p.cur.r.SetDraining(draining, alternate); err != nil {
+			p.base.logger().Error("relay: drain", "err", err)
+		}
+	}
+}
+
+func (p *Part) startLocked(ctx context.Context, cfg Config) error {
+	// Each relay instance registers its metrics afresh; the scoped
+	// registerer takes them out again when the instance stops, so a
+	// restart does not collide with its predecessor's collectors.
+	var reg *scopedRegisterer
+	if cfg.Registerer != nil {
+		reg = &scopedRegisterer{reg: cfg.Registerer}
+		cfg.Registerer = reg
+	}
+	r, err := New(cfg)
+	if err != nil {
+		reg.release()
+		return err
+	}
+	// The relay lives as long as the agent's context, not this call.
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cur := &runningRelay{r: r, cfg: cfg, reg: reg, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(cur.done)
+		cur.err = r.Run(rctx)
+		if cur.err != nil && !errors.Is(cur.err, ErrClosed) {
+			cfg.logger().Error("relay stopped", "err", cur.err)
+		}
+	}()
+	p.cur = cur
+	return nil
+}
+
+func (p *Part) stopLocked() {
+	if p.cur == nil {
+		return
+	}
+	p.cur.cancel()
+	p.cur.r.Close()
+	<-p.cur.done
+	p.cur.reg.release()
+	p.cur = nil
+}
+
+// Close stops the relay and waits for it.
+func (p *Part) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopLocked()
+}
+
+// Relay is the running relay, nil when none runs.
+func (p *Part) Relay() *Relay {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return nil
+	}
+	return p.cur.r
+}
+
+// Heartbeat fills the relay's accounting.
+func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
+	r := p.Relay()
+	if r == nil {
+		return
+	}
+	s := r.Stats()
+	hb.Clients = s.Allocations
+	hb.Relay = &dirapi.RelayStats{
+		Allocations: s.Allocations,
+		BytesIn:     s.ToPeerBytes,
+		BytesOut:    s.ToClientBytes,
+		Refused:     s.Refused,
+	}
+}
+
+// Check fails when the node should run a relay and it is not running, so
+// the node's health endpoint reports it.
+func (p *Part) Check(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return nil // no site yet, or the node was removed: nothing to serve
+	}
+	select {
+	case <-p.cur.done:
+		return fmt.Errorf("relay stopped: %v", p.cur.err)
+	default:
+		return nil
+	}
+}
+
+// Probe allocates on the running relay over UDP, end to end: the BGP
+// speaker's local health check.
+func (p *Part) Probe(ctx context.Context) error {
+	p.mu.Lock()
+	cur := p.cur
+	p.mu.Unlock()
+	if cur == nil {
+		return fmt.Errorf("%w: no relay running", ErrProbe)
+	}
+	return Probe(ctx, cur.r.UDPAddr().String(), cur.cfg.Secrets[0], ProbeOptions{})
+}
+
+// sameRelay reports whether b can run on a's relay without a restart.
+func sameRelay(a, b Config) bool {
+	return a.Address == b.Address && a.Realm == b.Realm && reflect.DeepEqual(a.Relay, b.Relay)
+}
+
+// alternateRelay names another node for drained clients' 300 Try
+// Alternate: the first up, accepting node with an IPv4 relay, else none.
+func alternateRelay(snap *cluster.Snapshot, self *cluster.Node) string {
+	for i := range snap.Config.Nodes {
+		n := &snap.Config.Nodes[i]
+		if n.Name == self.Name || !n.IPv4.IsValid() || !snap.Accepting(n) || snap.Node(n.Name).Health != cluster.Up {
+			continue
+		}
+		return netip.AddrPortFrom(n.IPv4, uint16(n.Relay.UDPPort)).String()
+	}
+	return ""
+}
+
+// realm is the zone without its trailing dot, as TURN clients write it.
+func realm(zone string) string {
+	if n := len(zone); n > 1 && zone[n-1] == '.' {
+		return zone[:n-1]
+	}
+	return zone
+}
+
+// scopedRegisterer registers collectors in reg and can take them all out
+// again.
+type scopedRegisterer struct {
+	reg prometheus.Registerer
+	mu  sync.Mutex
+	cs  []prometheus.Collector
+}
+
+func (s *scopedRegisterer) Register(c prometheus.Collector) error {
+	if err := s.reg.Register(c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cs = append(s.cs, c)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *scopedRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := s.Register(c); err != nil {
+			panic("relay metrics: " + err.Error())
+		}
+	}
+}
+
+func (s *scopedRegisterer) Unregister(c prometheus.Collector) bool { return s.reg.Unregister(c) }
+
+// release unregisters every collector; nil-safe.
+func (s *scopedRegisterer) release() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.cs {
+		s.reg.Unregister(c)
+	}
+	s.cs = nil
+}
+
+// logger is c's logger or a discarding one.
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return discardLogger()
+	}
+	return c.Logger
+}

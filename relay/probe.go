@@ -1,0 +1,137 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/pion/turn/v2"
+)
+
+// ProbeOptions tune Probe; zero values are defaults.
+type ProbeOptions struct {
+	// Network is "udp" (default), "tcp" or "tls".
+	Network string
+	// TLSConfig is the client TLS configuration for "tls" (default: the
+	// system roots, server name from server).
+	TLSConfig *tls.Config
+	// User is the USER part of the probe's credential (default
+	// "meridian-probe").
+	User string
+	// TTL is the credential's validity (default one minute).
+	TTL time.Duration
+	// LocalAddr is the local address to send from (default any).
+	LocalAddr string
+}
+
+// Probe checks a relay end to end: it allocates with a short-lived
+// credential made from secret, sends a datagram from the allocation to
+// its own relayed address and waits for it to come back through the
+// relay. It returns nil only when the datagram arrived; errors wrap
+// ErrProbe. ctx bounds the whole probe.
+func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w: %s: %w", ErrProbe, server, err)
+		}
+	}()
+	if opt.User == "" {
+		opt.User = "meridian-probe"
+	}
+	if opt.TTL <= 0 {
+		opt.TTL = time.Minute
+	}
+	var conn net.PacketConn
+	switch opt.Network {
+	case "", "udp":
+		conn, err = net.ListenPacket("udp", opt.LocalAddr)
+	case "tcp", "tls":
+		d := net.Dialer{}
+		if opt.LocalAddr != "" {
+			if d.LocalAddr, err = net.ResolveTCPAddr("tcp", opt.LocalAddr); err != nil {
+				return err
+			}
+		}
+		var c net.Conn
+		if opt.Network == "tls" {
+			td := tls.Dialer{NetDialer: &d, Config: opt.TLSConfig}
+			c, err = td.DialContext(ctx, "tcp", server)
+		} else {
+			c, err = d.DialContext(ctx, "tcp", server)
+		}
+		if err == nil {
+			conn = turn.NewSTUNConn(c)
+		}
+	default:
+		return fmt.Errorf("network %q: want udp, tcp or tls", opt.Network)
+	}
+	if err != nil {
+		return err
+	}
+	username, password := Credential(secret, opt.User, time.Now().Add(opt.TTL))
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: server,
+		TURNServerAddr: server,
+		Username:       username,
+		Password:       password,
+		Conn:           conn,
+		LoggerFactory:  pionLogs{log: discardLogger()},
+	})
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- probe(client) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	client.Close()
+	_ = conn.Close()
+	if ctx.Err() != nil {
+		<-done
+	}
+	return err
+}
+
+func probe(client *turn.Client) error {
+	if err := client.Listen(); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	relayed, err := client.Allocate()
+	if err != nil {
+		return fmt.Errorf("allocate: %w", err)
+	}
+	defer relayed.Close()
+	want := make([]byte, 16)
+	_, _ = rand.Read(want)
+	buf := make([]byte, 1600)
+	// The first datagrams may race the permission; send a few.
+	for range 5 {
+		if _, err := relayed.WriteTo(want, relayed.LocalAddr()); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		_ = relayed.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		for {
+			n, _, err := relayed.ReadFrom(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					break
+				}
+				return fmt.Errorf("receive: %w", err)
+			}
+			if bytes.Equal(buf[:n], want) {
+				return nil
+			}
+		}
+	}
+	return errors.New("relayed datagram did not come back")
+}
