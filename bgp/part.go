@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -13,10 +14,11 @@ import (
 
 // Part runs a node's speaker as the site says; its Apply and Heartbeat
 // are those of the node agent's parts. Apply starts the speaker when the
-// node gets a bgp block, follows its accepting switch, drain and secondary
-// flag in place, restarts it (planned withdraw, then the new config) when
-// the bgp block or anycast prefixes change, and stops it when the node
-// leaves the site. A config the speaker refuses is logged and the running
+// node gets a bgp block, follows its accepting switch, drain, secondary
+// flag and the operator's withdraw (NodeState.Withdrawn) in place,
+// restarts it (planned withdraw, then the new config, still withdrawn if
+// the operator said so) when the bgp block or anycast prefixes change, and
+// stops it when the node leaves the site. A config the speaker refuses is logged and the running
 // speaker is kept. Methods are safe for concurrent use.
 type Part struct {
 	base    Config // wiring only: probes, command, retry, logger
@@ -30,6 +32,7 @@ type running struct {
 	sp        *Speaker
 	cfg       Config
 	accepting bool
+	held      string // the operator's withdraw reason the speaker holds
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -66,13 +69,15 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	if snap != nil && snap.Node(self.Name).Drained {
 		accepting = false
 	}
+	held := ""
+	if snap != nil {
+		held = snap.Node(self.Name).Withdrawn
+	}
 	cfg.Draining = !accepting
 	if p.cur != nil && sameSite(p.cur.cfg, cfg) {
 		rctx, cancel := context.WithTimeout(ctx, partTimeout)
 		defer cancel()
-		if err := p.cur.sp.SetAccepting(rctx, accepting); err != nil {
-			p.base.Logger.Error("bgp: set accepting", "err", err)
-		}
+		p.cur.follow(rctx, held, accepting, p.base.Logger)
 		if err := p.cur.sp.SetSecondary(rctx, cfg.Secondary); err != nil {
 			p.base.Logger.Error("bgp: set secondary", "err", err)
 		}
@@ -81,6 +86,15 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	}
 	full := p.base
 	full.BGP, full.Anycast, full.Secondary, full.Draining = cfg.BGP, cfg.Anycast, cfg.Secondary, cfg.Draining
+	// A speaker that must start withdrawn starts draining too, so it cannot
+	// announce before the operator's withdraw reaches its loop.
+	full.Draining = full.Draining || held != ""
+	if len(cfg.Command) > 0 { // the site's command check, else the wiring's
+		full.Command = cfg.Command
+	}
+	if full.ConnectRetry == 0 {
+		full.ConnectRetry = cfg.ConnectRetry
+	}
 	full.shared = p.metrics
 	sp, err := New(full)
 	if err != nil {
@@ -98,6 +112,37 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 		}
 	}()
 	p.cur = r
+	if held != "" {
+		rctx, cancel := context.WithTimeout(ctx, partTimeout)
+		defer cancel()
+		r.follow(rctx, held, accepting, p.base.Logger)
+	}
+}
+
+// follow applies the operator's withdraw, then the accepting switch. Until
+// a wanted withdraw is in place the node stays drained: a planned withdraw
+// either way, and the next snapshot tries again.
+func (r *running) follow(ctx context.Context, held string, accepting bool, log *slog.Logger) {
+	if r.held != held {
+		var err error
+		if held == "" {
+			err = r.sp.Resume(ctx)
+		} else {
+			err = r.sp.Withdraw(ctx, held)
+		}
+		if err != nil {
+			log.Error("bgp: operator withdraw", "withdrawn", held != "", "err", err)
+		} else {
+			r.held = held
+			log.Info("bgp: operator withdraw changed", "withdrawn", held != "", "reason", held)
+		}
+	}
+	if held != "" && r.held != held {
+		accepting = false
+	}
+	if err := r.sp.SetAccepting(ctx, accepting); err != nil {
+		log.Error("bgp: set accepting", "err", err)
+	}
 }
 
 // sameSite reports whether b can be reached from a without a restart:
@@ -122,9 +167,10 @@ func (p *Part) Close() {
 	p.stopLocked()
 }
 
-// Speaker is the running speaker, for an operator's Withdraw or Resume
-// and for Status; nil when none runs. An operator's withdraw does not
-// survive a restart for a config change.
+// Speaker is the running speaker, for Status; nil when none runs. The
+// operator's withdraw comes with the snapshot (NodeState.Withdrawn), which
+// Apply holds across restarts; a Withdraw called on it directly is not
+// tracked and ends with Resume or a restart.
 func (p *Part) Speaker() *Speaker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,7 +180,8 @@ func (p *Part) Speaker() *Speaker {
 	return p.cur.sp
 }
 
-// Heartbeat fills the announced prefixes and the sessions.
+// Heartbeat fills the announced prefixes, the sessions and the speaker's
+// state.
 func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
 	sp := p.Speaker()
 	if sp == nil {
@@ -151,4 +198,8 @@ func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
 	}
 	hb.Announcing = st.Announcing
 	hb.BGP = st.Peers()
+	hb.BGPSpeaker = &dirapi.BGPSpeaker{
+		Phase: string(st.Phase), Healthy: st.Healthy, Held: st.Held,
+		LastChange: st.LastChange, Reason: st.Reason,
+	}
 }

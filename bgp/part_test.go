@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,91 @@ func TestPart(t *testing.T) {
 	u.waitFor(p, 5*time.Second, "withdraw on removal", withdrawn)
 	if part.Speaker() != nil {
 		t.Error("speaker still running after the node left")
+	}
+}
+
+// TestPartOperatorWithdraw: NodeState.Withdrawn withdraws gracefully, holds
+// across a restart for a config change (the new speaker never announces),
+// and clearing it announces again.
+func TestPartOperatorWithdraw(t *testing.T) {
+	h := newHealthTarget(t)
+	u := newUpstream(t, nil)
+	base := speakerConfig(u, h.addr, "198.51.100.0/24")
+	part, err := NewPart(Config{ConnectRetry: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(part.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := netip.MustParsePrefix("198.51.100.0/24")
+
+	node := func(comm string) *cluster.Node {
+		b := base.BGP
+		b.Communities = []string{comm}
+		return &cluster.Node{Name: "a", Accepting: true, Anycast: base.Anycast, BGP: &b}
+	}
+	snap := func(withdrawn string) *cluster.Snapshot {
+		return &cluster.Snapshot{Nodes: []cluster.NodeState{{Name: "a", Withdrawn: withdrawn}}}
+	}
+	status := func() Status {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+		defer scancel()
+		st, err := part.Speaker().Status(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+
+	part.Apply(ctx, snap(""), node("65101:1"))
+	u.waitFor(p, sessionWait, "announce", announced)
+
+	part.Apply(ctx, snap("maintenance window"), node("65101:1")) // ctl bgp withdraw
+	got := u.waitFor(p, 5*time.Second, "operator withdraw", withdrawn)
+	if len(got) < 2 || !got[len(got)-2].hasCommunity(communityGracefulShutdown) {
+		t.Errorf("withdraw: %s, want 65535:0 before the withdraw", describe(got))
+	}
+	if st := status(); st.Held != "maintenance window" || !strings.Contains(st.Reason, "maintenance window") {
+		t.Errorf("status after withdraw: held %q, reason %q", st.Held, st.Reason)
+	}
+	var hb dirapi.Heartbeat
+	part.Heartbeat(&hb)
+	if s := hb.BGPSpeaker; s == nil || s.Phase != string(PhaseWithdrawn) || s.Held != "maintenance window" || len(hb.Announcing) != 0 {
+		t.Errorf("heartbeat after withdraw: speaker %+v, announcing %v", s, hb.Announcing)
+	}
+
+	first := part.Speaker()
+	part.Apply(ctx, snap("maintenance window"), node("65101:2")) // config change: restart
+	if part.Speaker() == first {
+		t.Fatal("a changed bgp block did not restart the speaker")
+	}
+	// The new speaker is up, healthy and in session, yet holds the withdraw.
+	deadline := time.Now().Add(sessionWait)
+	for {
+		st := status()
+		if st.Healthy && len(st.Neighbors) == 1 && st.Neighbors[0].State == "established" {
+			if st.Held != "maintenance window" || st.Phase != PhaseWithdrawn {
+				t.Fatalf("restarted speaker: held %q, phase %s", st.Held, st.Phase)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted speaker never established its session: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // three check intervals: time to announce, were it to
+	if h := u.history(p); !withdrawn(h) {
+		t.Fatalf("restarted speaker announced while withdrawn: %s", describe(h))
+	}
+
+	part.Apply(ctx, snap(""), node("65101:2")) // ctl bgp resume
+	u.waitFor(p, 5*time.Second, "announce after resume", func(h []update) bool {
+		return announced(h) && h[len(h)-1].hasCommunity(65101<<16|2)
+	})
+	if st := status(); st.Held != "" || st.Phase != PhaseAnnounced {
+		t.Errorf("status after resume: held %q, phase %s", st.Held, st.Phase)
 	}
 }

@@ -43,6 +43,10 @@ type NodeState struct {
 	Drained bool      `json:"drained"` // ctl drain: no new clients, existing ones stay
 	Since   time.Time `json:"since"`   // last health change
 	Reason  string    `json:"reason"`  // why the last change happened
+	// Withdrawn, when set, is the operator's reason for `ctl bgp withdraw`:
+	// the node's speaker withdraws its anycast prefixes (after the
+	// graceful-shutdown community) until the operator resumes it.
+	Withdrawn string `json:"withdrawn,omitempty"`
 	// Announcing are the anycast prefixes the node's speaker announces, as
 	// its last heartbeat said.
 	Announcing []netip.Prefix `json:"announcing,omitempty"`

@@ -39,6 +39,27 @@ type Config struct {
 	// compared in constant time and never logged.
 	AdminToken string
 
+	// ClientTokens are the bearer tokens of the session API (api.PathSessions
+	// and below): one per client application (support portal, customer and
+	// representative apps); any listed token is accepted. They are separate
+	// from AdminToken, compared in constant time and never logged. Empty
+	// disables the session API (503). See ReadTokenFile.
+	ClientTokens []string
+	// SessionTTL is how long a session lives without a request from either
+	// party (default 2m; etcd raises values below its minimum lease).
+	SessionTTL time.Duration
+	// SessionMaxAge is the longest a session lasts; its TURN credentials
+	// expire then (default 12h, at most the relays' 48h credential limit).
+	SessionMaxAge time.Duration
+	// SessionRate and SessionBurst bound session API requests per source
+	// address: a token bucket of SessionBurst requests refilled at
+	// SessionRate per second (defaults 10 and 20).
+	SessionRate  float64
+	SessionBurst int
+	// TURNTLS offers turns: URIs in session grants: the nodes' relays have
+	// a certificate and serve TLS on the site's tls_port.
+	TURNTLS bool
+
 	// TURNProbe runs health checks of kind "turn". Nil probes the target
 	// with a TCP connect until the relay package provides a TURN allocation.
 	TURNProbe Probe
@@ -169,6 +190,7 @@ func (c *Config) validate() error {
 	if c.HistoryLimit <= 0 {
 		c.HistoryLimit = DefaultHistoryLimit
 	}
+	errs = append(errs, c.sessionDefaults()...)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -126,7 +126,7 @@ func buildSnapshot(siteName string, cfg *cluster.Site, configVersion uint64, v *
 			r.Health = cluster.Unknown
 		}
 		s.Nodes = append(s.Nodes, cluster.NodeState{
-			Name: n.Name, Health: r.Health, Drained: r.Drained,
+			Name: n.Name, Health: r.Health, Drained: r.Drained, Withdrawn: r.Withdrawn,
 			Since: r.Since, Reason: r.Reason, Announcing: r.Announcing,
 		})
 	}

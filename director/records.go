@@ -79,6 +79,10 @@ type stateRecord struct {
 	Drained    bool           `json:"drained,omitempty"`
 	Announcing []netip.Prefix `json:"announcing,omitempty"`
 	At         time.Time      `json:"at"`
+	// Withdrawn is the operator's anycast withdraw reason ("" when not
+	// withdrawn); WithdrawnBy is who asked.
+	Withdrawn   string `json:"withdrawn,omitempty"`
+	WithdrawnBy string `json:"withdrawn_by,omitempty"`
 }
 
 // markerRecord is written by "sync now" so that the snapshot version moves.

@@ -30,6 +30,8 @@ func (d *Director) routes() http.Handler {
 	admin("DELETE "+api.PathNode, d.handleRemove)
 	admin("POST "+api.PathDrain, d.handleDrain(true))
 	admin("POST "+api.PathUndrain, d.handleDrain(false))
+	admin("POST "+api.PathBGPWithdraw, d.handleBGPWithdraw)
+	admin("POST "+api.PathBGPResume, d.handleBGPResume)
 	admin("GET "+api.PathConfig, d.handleGetConfig)
 	admin("POST "+api.PathConfig, d.handlePostConfig)
 	admin("GET "+api.PathHistory, d.handleHistory)
@@ -37,6 +39,7 @@ func (d *Director) routes() http.Handler {
 	admin("POST "+api.PathSyncNow, d.handleSyncNow)
 	admin("GET "+api.PathSyncHistory, d.handleSyncHistory)
 	admin("GET "+api.PathExplain, d.handleExplain)
+	d.sessionRoutes(mux)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such path")

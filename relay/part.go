@@ -149,6 +149,31 @@ func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
 		BytesOut:    s.ToClientBytes,
 		Refused:     s.Refused,
 	}
+	hb.RelayUsers = usersOf(s.Live)
+}
+
+// usersOf sums live allocations per user, for connected clients.
+func usersOf(live []AllocationStats) []dirapi.RelayUser {
+	var out []dirapi.RelayUser
+	at := map[string]int{}
+	for _, a := range live {
+		i, ok := at[a.User]
+		if !ok {
+			i = len(out)
+			at[a.User] = i
+			out = append(out, dirapi.RelayUser{User: a.User, Since: a.Start})
+		}
+		u := &out[i]
+		u.Allocations++
+		if a.Start.Before(u.Since) {
+			u.Since = a.Start
+		}
+		u.ToPeerBytes += a.ToPeerBytes
+		u.ToPeerPackets += a.ToPeerPackets
+		u.ToClientBytes += a.ToClientBytes
+		u.ToClientPackets += a.ToClientPackets
+	}
+	return out
 }
 
 // Check fails when the node should run a relay and it is not running, so

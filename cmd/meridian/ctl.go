@@ -33,6 +33,11 @@ commands:
   sync [--timeout 5s]           make every subscriber fetch the current snapshot
   sync --history                the cluster status history
   explain IP [--offset +02:00]  which node the site chooses for IP, and why
+  bgp                           anycast speakers: sessions, prefixes, last change and why
+  bgp withdraw NODE [--reason TEXT]
+                                withdraw NODE's anycast prefixes gracefully until resumed
+  bgp resume NODE               let NODE announce its anycast prefixes again
+  clients [--node N]            connected clients per node and per session
   help                          this text
 
 flags of every command:
@@ -55,6 +60,7 @@ type ctlRun struct {
 	hist   bool // sync --history
 	wait   time.Duration
 	offset string
+	reason string // bgp withdraw --reason
 }
 
 func ctlCommands() map[string]ctlCommand {
@@ -70,6 +76,7 @@ func ctlCommands() map[string]ctlCommand {
 		"node":     ctlNode,
 		"sync":     ctlSync,
 		"explain":  ctlExplain,
+		"bgp":      ctlBGP,
 	}
 }
 
@@ -97,6 +104,8 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "validate":
 		return ctlValidate(args[1:], out)
+	case "clients":
+		return ctlClients(ctx, c, args[1:])
 	}
 	cmd, ok := ctlCommands()[name]
 	if !ok {
@@ -115,6 +124,8 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 		fs.DurationVar(&c.wait, "timeout", 5*time.Second, "how long to wait for the subscribers")
 	case "explain":
 		fs.StringVar(&c.offset, "offset", "", "client UTC offset, e.g. +02:00")
+	case "bgp":
+		fs.StringVar(&c.reason, "reason", "", "bgp withdraw: the reason shown by ctl bgp")
 	}
 	pos, err := parseInterleaved(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {

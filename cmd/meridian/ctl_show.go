@@ -135,6 +135,9 @@ func nodesTable(out io.Writer, ns []api.NodeStatus, now time.Time) error {
 		if n.Drained {
 			state += ",drained"
 		}
+		if n.Withdrawn != "" {
+			state += ",withdrawn"
+		}
 		version, load, clients := "-", "-", "-"
 		if hb := n.Heartbeat; hb != nil {
 			version = fmt.Sprint(hb.Version)

@@ -53,8 +53,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	psk, token := filepath.Join(dir, "psk"), filepath.Join(dir, "admin-token")
-	for _, f := range []string{psk, token} {
+	psk, token, clientToken := filepath.Join(dir, "psk"), filepath.Join(dir, "admin-token"), filepath.Join(dir, "client-token")
+	for _, f := range []string{psk, token, clientToken} {
 		if err := os.WriteFile(f, []byte(randomHex(32)+"\n"), 0o600); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
-		"--psk-file", psk, "--admin-token-file", token); err != nil {
+		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.logDir, err)
 		}
 	}
-	printDemo(out, site, directorURL, token, nodes, procs.logDir)
+	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
 	select {
 	case <-ctx.Done():
 	case name := <-procs.exited:
@@ -124,7 +124,7 @@ func demoCorefile(site *cluster.Site, directorURL, psk, dir string) string {
 `, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), site.Zone)
 }
 
-func printDemo(out io.Writer, site *cluster.Site, directorURL, token string, nodes []demoNode, logs string) {
+func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToken string, nodes []demoNode, logs string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeridian is running on loopback (Ctrl-C stops everything).\n\n")
 	fmt.Fprintf(&b, "  director   %s   admin token in %s\n", directorURL, token)
@@ -144,6 +144,8 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token string, nod
 	fmt.Fprintf(&b, "  bin/meridian ctl drain %s && bin/meridian ctl nodes\n", nodes[0].name)
 	fmt.Fprintf(&b, "  bin/meridian ctl sync && bin/meridian ctl sync --history\n")
 	fmt.Fprintf(&b, "  bin/meridian ctl apply -f zones/demo.yaml && bin/meridian ctl history\n")
+	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $(cat %s)\" -d '{\"address\":\"10.2.0.7\"}' %s/v1/sessions\n", clientToken, directorURL)
+	fmt.Fprintf(&b, "  bin/meridian ctl clients\n")
 	io.WriteString(out, b.String())
 }
 

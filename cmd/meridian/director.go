@@ -18,6 +18,8 @@ import (
 	"github.com/meridian-traffic/meridian/relay"
 )
 
+const envClientTokenFile = "MERIDIAN_CLIENT_TOKEN_FILE"
+
 // runDirector is `meridian director`: flags to a director.Config, then Run
 // until ctx is done. Logs go to stdout.
 func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
@@ -42,6 +44,8 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
 		geoipFile   = fs.String("geoip", "", "MaxMind City database for explain and session home nodes")
+		clientToks  = fs.String("client-token-file", os.Getenv(envClientTokenFile), "file of session API client tokens, one per line (env "+envClientTokenFile+"); without it the session API answers 503")
+		turnTLS     = fs.Bool("turn-tls", false, "hand out turns: URIs (the relays have TLS certificates)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,6 +96,12 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if *etcd != "" {
 		cfg.Etcd.Endpoints = strings.Split(*etcd, ",")
 	}
+	if *clientToks != "" {
+		if cfg.ClientTokens, err = director.ReadTokenFile(*clientToks); err != nil {
+			return err
+		}
+	}
+	cfg.TURNTLS = *turnTLS
 	if *geoipFile != "" {
 		db, err := geoip.Open(*geoipFile)
 		if err != nil {

@@ -40,7 +40,19 @@ const (
 	PathSyncNow     = "/v1/sync/now"             // POST ?timeout=5s: SyncReport
 	PathSyncHistory = "/v1/sync/history"         // GET: []SyncEvent, newest first
 	PathExplain     = "/v1/explain"              // GET ?ip=A[&offset=+02:00]: Explain
+	// Operator's anycast withdraw: POST [BGPWithdraw body or ?reason=]:
+	// ChangeResult. Held in NodeState.Withdrawn until resumed.
+	PathBGPWithdraw = "/v1/nodes/{name}/bgp/withdraw"
+	PathBGPResume   = "/v1/nodes/{name}/bgp/resume" // POST: ChangeResult
 )
+
+// DefaultWithdrawReason is the reason of a withdraw that gives none.
+const DefaultWithdrawReason = "operator"
+
+// BGPWithdraw is the optional body of POST PathBGPWithdraw.
+type BGPWithdraw struct {
+	Reason string `json:"reason"`
+}
 
 // Headers.
 const (
@@ -87,6 +99,11 @@ type Heartbeat struct {
 	// except for display.
 	Relay *RelayStats `json:"relay,omitempty"`
 	BGP   []BGPPeer   `json:"bgp,omitempty"`
+	// BGPSpeaker is the speaker's announcement state, nil without one.
+	BGPSpeaker *BGPSpeaker `json:"bgp_speaker,omitempty"`
+	// RelayUsers are the relay's live allocations summed per user, for
+	// connected clients (GET PathClients).
+	RelayUsers []RelayUser `json:"relay_users,omitempty"`
 }
 
 // RelayStats is a relay's accounting summary.
@@ -103,6 +120,15 @@ type BGPPeer struct {
 	State    string    `json:"state"`
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
+}
+
+// BGPSpeaker is where a node's anycast announcement stands and why.
+type BGPSpeaker struct {
+	Phase      string    `json:"phase"` // announced, graceful-shutdown, withdrawn
+	Healthy    bool      `json:"healthy"`
+	Held       string    `json:"held,omitempty"` // the operator's withdraw reason the speaker holds
+	LastChange time.Time `json:"last_change"`
+	Reason     string    `json:"reason"` // why the phase last changed
 }
 
 // Status is the cluster page.

@@ -18,11 +18,12 @@ import (
 var soa = test.SOA("support.example.com. 30 IN SOA ns1.support.example.com. hostmaster.support.example.com. 3 3600 600 86400 30")
 
 // srvGlue is the glue of the relay SRV answers of the test site with every
-// node up: the engine offers the candidate pool, so the secondary eu2 is
-// not among them.
+// node up: the three primaries and, as the priority-20 fallback, the
+// secondary eu2 (IPv4 only).
 var srvGlue = []dns.RR{
 	test.A("eu1.support.example.com. 300 IN A 198.51.100.11"),
 	test.AAAA("eu1.support.example.com. 300 IN AAAA 2001:db8:1::11"),
+	test.A("eu2.support.example.com. 300 IN A 198.51.100.12"),
 	test.A("us1.support.example.com. 300 IN A 192.0.2.11"),
 	test.AAAA("us1.support.example.com. 300 IN AAAA 2001:db8::11"),
 	test.A("us2.support.example.com. 300 IN A 192.0.2.12"),
@@ -69,11 +70,13 @@ func TestAnswers(t *testing.T) {
 			test.SRV("_turn._udp.traffic.support.example.com. 60 IN SRV 10 65535 3478 eu1.support.example.com."),
 			test.SRV("_turn._udp.traffic.support.example.com. 60 IN SRV 10 65535 3478 us1.support.example.com."),
 			test.SRV("_turn._udp.traffic.support.example.com. 60 IN SRV 10 65535 3478 us2.support.example.com."),
+			test.SRV("_turn._udp.traffic.support.example.com. 60 IN SRV 20 32767 3478 eu2.support.example.com."),
 		}, Extra: srvGlue}},
 		{Case: test.Case{Qname: "_turns._tcp.traffic.support.example.com.", Qtype: dns.TypeSRV, Answer: []dns.RR{
 			test.SRV("_turns._tcp.traffic.support.example.com. 60 IN SRV 10 65535 5349 eu1.support.example.com."),
 			test.SRV("_turns._tcp.traffic.support.example.com. 60 IN SRV 10 65535 5349 us1.support.example.com."),
 			test.SRV("_turns._tcp.traffic.support.example.com. 60 IN SRV 10 65535 5349 us2.support.example.com."),
+			test.SRV("_turns._tcp.traffic.support.example.com. 60 IN SRV 20 32767 5349 eu2.support.example.com."),
 		}, Extra: srvGlue}},
 		{Case: test.Case{Qname: "_turn._tcp.traffic.support.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{soa}}},
 

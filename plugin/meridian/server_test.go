@@ -34,11 +34,11 @@ func TestServer(t *testing.T) {
 	cache := filepath.Join(l.dir, "dns-cache")
 	s := startServer(t, l.corefile(cache, geo))
 
-	// The first probes mark every node up: the pool is the three primary
-	// nodes (the secondary's relay is not offered).
+	// The first probes mark every node up: the three primary nodes and the
+	// secondary as the priority-20 fallback.
 	eventually(t, 10*time.Second, func() string {
 		r := s.ask(t, "_turn._udp."+traffic, dns.TypeSRV, "")
-		if len(r.Answer) != 3 || len(r.Extra) != 6 {
+		if len(r.Answer) != 4 || len(r.Extra) != 7 {
 			return "SRV: " + r.String()
 		}
 		return ""

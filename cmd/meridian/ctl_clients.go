@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// ctlClients is `meridian ctl clients [--node N] [--json]`: the clients
+// connected to the relays (the appliance's get_connected_clients), per node
+// and per session, from the accounting in the nodes' last heartbeats. It
+// parses its own flags because --node is its alone.
+func ctlClients(ctx context.Context, c *ctlRun, args []string) error {
+	fs := newFlagSet("ctl clients", c.out)
+	c.register(fs)
+	var node string
+	fs.StringVar(&node, "node", "", "show only this node")
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err == nil {
+		err = wantArgs(pos, 0, "")
+	}
+	if err == nil {
+		err = c.clients(ctx, node)
+	}
+	if err != nil {
+		return fmt.Errorf("clients: %w", describe(err))
+	}
+	return nil
+}
+
+func (c *ctlRun) clients(ctx context.Context, node string) error {
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	cl, err := a.Clients(ctx, node)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(cl)
+	}
+	now := time.Now()
+	var rows []string
+	for _, n := range cl.Nodes {
+		if len(n.Users) == 0 {
+			rows = append(rows, fmt.Sprintf("%s\t%s\t-\t0\t-\t-\t-", n.Node, ago(n.LastHeartbeat, now)))
+		}
+		for _, u := range n.Users {
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%d\t%d",
+				n.Node, ago(n.LastHeartbeat, now), u.User, u.Allocations, ago(u.Since, now), u.ToPeerBytes, u.ToClientBytes))
+		}
+	}
+	if err := table(c.out, "NODE\tHEARTBEAT\tUSER\tALLOCATIONS\tSINCE\tBYTES TO PEER\tBYTES TO CLIENT", rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out)
+	rows = rows[:0]
+	for _, s := range cl.Sessions {
+		state := "active"
+		if !s.Active {
+			state = "ended"
+		}
+		for _, p := range s.Parties {
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%d\t%d", s.ID, state, p.Party, p.Node, p.Allocations, p.ToPeerBytes, p.ToClientBytes))
+		}
+	}
+	return table(c.out, "SESSION\tSTATE\tPARTY\tNODE\tALLOCATIONS\tBYTES TO PEER\tBYTES TO CLIENT", rows)
+}

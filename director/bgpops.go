@@ -1,0 +1,105 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/meridian-traffic/meridian/director/api"
+)
+
+// maxWithdrawBody bounds a POST PathBGPWithdraw body: a reason, nothing
+// more.
+const maxWithdrawBody = 4 << 10
+
+func (d *Director) handleBGPWithdraw(w http.ResponseWriter, r *http.Request) {
+	reason, err := withdrawReason(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bgp withdraw: "+err.Error())
+		return
+	}
+	res, err := d.setWithdrawn(r.Context(), r.PathValue("name"), reason, author(r))
+	if err != nil {
+		d.changeError(w, "bgp withdraw", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (d *Director) handleBGPResume(w http.ResponseWriter, r *http.Request) {
+	res, err := d.setWithdrawn(r.Context(), r.PathValue("name"), "", author(r))
+	if err != nil {
+		d.changeError(w, "bgp resume", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// withdrawReason reads the reason from a BGPWithdraw body, else from
+// ?reason=, else gives the default. It is cleaned for display: one line,
+// printable, bounded.
+func withdrawReason(w http.ResponseWriter, r *http.Request) (string, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWithdrawBody))
+	if err != nil {
+		return "", fmt.Errorf("body: %w", err)
+	}
+	reason := r.URL.Query().Get("reason")
+	if len(strings.TrimSpace(string(body))) > 0 {
+		var b api.BGPWithdraw
+		if err := json.Unmarshal(body, &b); err != nil {
+			return "", fmt.Errorf("body: want {\"reason\": TEXT}: %w", err)
+		}
+		if b.Reason != "" {
+			reason = b.Reason
+		}
+	}
+	reason = strings.Map(func(c rune) rune {
+		if unicode.IsPrint(c) {
+			return c
+		}
+		return ' '
+	}, reason)
+	reason = strings.Join(strings.Fields(reason), " ")
+	if reason == "" {
+		return api.DefaultWithdrawReason, nil
+	}
+	return truncate(reason, maxIDLen), nil
+}
+
+// setWithdrawn withdraws a node's anycast prefixes for the operator (reason
+// set) or resumes them (reason empty): a run-time state like drain, carried
+// to the node's speaker in NodeState.Withdrawn.
+func (d *Director) setWithdrawn(ctx context.Context, name, reason, by string) (api.ChangeResult, error) {
+	p := d.cur.Load()
+	if p.snap == nil || p.snap.Config.Node(name) == nil {
+		return api.ChangeResult{}, fmt.Errorf("node %q: %w", truncate(name, maxIDLen), errNoNode)
+	}
+	rev, err := d.updateState(ctx, d.keys.node(name), func(r *stateRecord) bool {
+		if r.Withdrawn == reason {
+			return false
+		}
+		r.Withdrawn, r.WithdrawnBy = reason, by
+		if reason == "" {
+			r.WithdrawnBy = ""
+		}
+		return true
+	})
+	if err != nil {
+		return api.ChangeResult{}, err
+	}
+	if rev == 0 {
+		return api.ChangeResult{ConfigVersion: p.snap.ConfigVersion, Version: p.snap.Version}, nil
+	}
+	if reason == "" {
+		d.log.Info("node bgp resumed", "node", name, "author", by)
+	} else {
+		d.log.Info("node bgp withdrawn", "node", name, "reason", reason, "author", by)
+	}
+	d.awaitPublished(ctx, uint64(rev))
+	q := d.cur.Load()
+	return api.ChangeResult{ConfigVersion: q.snap.ConfigVersion, Version: uint64(rev)}, nil
+}

@@ -1,0 +1,80 @@
+package director
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/meridian-traffic/meridian/director/api"
+)
+
+// handleClients answers connected clients (the appliance's
+// get_connected_clients) from the relays' per-user accounting in the
+// stored heartbeats: per node, and per session for the users that are
+// session parties. ?node=NAME keeps one node.
+func (d *Director) handleClients(w http.ResponseWriter, r *http.Request) {
+	p := d.cur.Load()
+	only := r.URL.Query().Get("node")
+	if only != "" && p.snap.Config.Node(only) == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("node %q: %v", truncate(only, maxIDLen), errNoNode))
+		return
+	}
+	ctx := r.Context()
+	resp, err := d.st.client.Get(ctx, d.keys.heartbeats(), clientv3.WithPrefix())
+	if err != nil {
+		d.storeError(w, "clients", err)
+		return
+	}
+	active, err := d.activeSessions(ctx)
+	if err != nil {
+		d.storeError(w, "clients", err)
+		return
+	}
+	beats := map[string]heartbeatRecord{}
+	for _, kv := range resp.Kvs {
+		if hb, err := decode[heartbeatRecord](string(kv.Key), kv.Value); err == nil {
+			beats[hb.Heartbeat.Node] = hb
+		}
+	}
+	out := api.Clients{Nodes: []api.NodeClients{}, Sessions: []api.SessionClients{}}
+	sessions := map[string]*api.SessionClients{}
+	for _, n := range p.snap.Config.Nodes {
+		if only != "" && n.Name != only {
+			continue
+		}
+		nc := api.NodeClients{Node: n.Name, Users: []api.RelayUser{}}
+		if hb, ok := beats[n.Name]; ok {
+			nc.LastHeartbeat = hb.Received
+			nc.Users = append(nc.Users, hb.Heartbeat.RelayUsers...)
+		}
+		slices.SortFunc(nc.Users, func(a, b api.RelayUser) int { return strings.Compare(a.User, b.User) })
+		for _, u := range nc.Users {
+			nc.Allocations += u.Allocations
+			id, party, ok := parseSessionUser(u.User)
+			if !ok {
+				continue
+			}
+			s := sessions[id]
+			if s == nil {
+				s = &api.SessionClients{ID: id, Active: active[id]}
+				sessions[id] = s
+			}
+			s.Parties = append(s.Parties, api.PartyClient{
+				Party: party, Node: n.Name, Allocations: u.Allocations,
+				ToPeerBytes: u.ToPeerBytes, ToClientBytes: u.ToClientBytes,
+			})
+		}
+		out.Nodes = append(out.Nodes, nc)
+	}
+	for _, s := range sessions {
+		slices.SortFunc(s.Parties, func(a, b api.PartyClient) int {
+			return strings.Compare(a.Party+"/"+a.Node, b.Party+"/"+b.Node)
+		})
+		out.Sessions = append(out.Sessions, *s)
+	}
+	slices.SortFunc(out.Sessions, func(a, b api.SessionClients) int { return strings.Compare(a.ID, b.ID) })
+	writeJSON(w, http.StatusOK, out)
+}
