@@ -169,13 +169,14 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends one frame under a deadline, so a client that stops reading
-// cannot stall the writer. A ChannelBind success commits the binding.
+// Write sends one frame of pion's. Peer data pion relays itself (Data
+// indications, ChannelData) is counted here; a ChannelBind success commits
+// the binding.
 func (c *tcpConn) Write(p []byte) (int, error) {
-	if len(p) >= 20 && binary.BigEndian.Uint16(p[0:2]) == typeDataIndication {
-		if rc := c.rc.Load(); rc != nil {
-			rc.countIndication(p)
-		}
+	rc := c.rc.Load()
+	sent := -1
+	if rc != nil && carriesPeerData(p) {
+		sent = rc.countToClient(p)
 	}
 	if len(p) >= 20 && binary.BigEndian.Uint16(p[0:2]) == typeChannelBindSuccess {
 		c.bindMu.Lock()
@@ -186,12 +187,20 @@ func (c *tcpConn) Write(p []byte) (int, error) {
 			pb = nil
 		}
 		c.bindMu.Unlock()
-		if pb != nil {
-			if rc := c.rc.Load(); rc != nil {
-				commitBind(rc, pb)
-			}
+		if pb != nil && rc != nil {
+			commitBind(rc, pb)
 		}
 	}
+	n, err := c.write(p)
+	if err != nil && rc != nil {
+		rc.uncountToClient(sent)
+	}
+	return n, err
+}
+
+// write sends one frame under a deadline, so a client that stops reading
+// cannot stall the writer.
+func (c *tcpConn) write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(defaultTCPWriteTimeout))
@@ -214,8 +223,10 @@ func (c *tcpConn) Close() error {
 	return err
 }
 
+// writeToClient is the fast path's write: it counts its own frames, so it
+// bypasses Write's accounting.
 func (c *tcpConn) writeToClient(b []byte, _ netip.AddrPort) error {
-	_, err := c.Write(b)
+	_, err := c.write(b)
 	return err
 }
 

@@ -115,16 +115,20 @@ func (l *udpListener) lookup(client netip.AddrPort) *relayConn {
 	return c
 }
 
-// WriteTo sends pion's responses and indications; a ChannelBind success
-// commits the binding to the fast path.
+// WriteTo sends pion's responses, indications and ChannelData; a
+// ChannelBind success commits the binding to the fast path.
 func (l *udpListener) WriteTo(p []byte, addr net.Addr) (int, error) {
 	to, ok := addrPortOf(addr)
 	if !ok {
 		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: net.InvalidAddrError("not a UDP address")}
 	}
-	if len(p) >= 20 && binary.BigEndian.Uint16(p[0:2]) == typeDataIndication {
-		if c := l.lookup(to); c != nil {
-			c.countIndication(p)
+	// Peer data pion relays itself is counted here; the fast path
+	// writes through writeToClient and counts its own.
+	var counted *relayConn
+	sent := -1
+	if carriesPeerData(p) {
+		if counted = l.lookup(to); counted != nil {
+			sent = counted.countToClient(p)
 		}
 	}
 	if len(p) >= 20 && binary.BigEndian.Uint16(p[0:2]) == typeChannelBindSuccess {
@@ -142,7 +146,11 @@ func (l *udpListener) WriteTo(p []byte, addr net.Addr) (int, error) {
 			}
 		}
 	}
-	return l.conn.WriteToUDPAddrPort(p, to)
+	n, err := l.conn.WriteToUDPAddrPort(p, to)
+	if err != nil && counted != nil {
+		counted.uncountToClient(sent)
+	}
+	return n, err
 }
 
 // commitBind records a binding pion accepted. It expires a second before

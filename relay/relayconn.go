@@ -211,7 +211,9 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			continue
 		}
 		// pion sends it as a Data indication if the peer has a
-		// permission; the client side counts it then (countIndication).
+		// permission, or as ChannelData if pion has bound a channel we
+		// have not committed yet (or no longer hold); the client side
+		// counts it then (countToClient).
 		return copy(p, buf[4:4+n]), net.UDPAddrFromAddrPort(from), nil
 	}
 }
@@ -248,14 +250,50 @@ func (c *relayConn) stats() AllocationStats {
 	}
 }
 
-// countIndication counts the payload of a Data indication pion sends to
-// the client, so peer data pion drops for want of a permission is not
-// counted as relayed.
-func (c *relayConn) countIndication(msg []byte) {
-	if n, ok := dataIndicationPayload(msg); ok {
-		c.toClientBytes.Add(uint64(n))
-		c.toClientPackets.Add(1)
+// countToClient counts the payload of peer data pion sends to the client
+// itself, before it is written, and returns it for uncountToClient should
+// the write fail. That is a Data indication, or ChannelData when pion holds
+// a channel the fast path does not: between pion binding it and the
+// listener seeing the success response, and in the last second of a
+// binding. Counting at the client side keeps peer data pion drops for
+// want of a permission out of the totals. Other messages count nothing.
+func (c *relayConn) countToClient(msg []byte) int {
+	n, ok := channelDataPayload(msg)
+	if !ok {
+		n, ok = dataIndicationPayload(msg)
 	}
+	if !ok {
+		return -1
+	}
+	c.toClientBytes.Add(uint64(n))
+	c.toClientPackets.Add(1)
+	return n
+}
+
+// uncountToClient takes back a countToClient of n bytes (n >= 0).
+func (c *relayConn) uncountToClient(n int) {
+	if n < 0 {
+		return
+	}
+	c.toClientBytes.Add(-uint64(n))
+	c.toClientPackets.Add(^uint64(0))
+	c.dropped.Add(1)
+}
+
+// carriesPeerData reports whether a message pion writes to a client may
+// carry peer data: ChannelData or a Data indication.
+func carriesPeerData(msg []byte) bool {
+	return len(msg) >= 4 && msg[0]&0xC0 == 0x40 ||
+		len(msg) >= 20 && binary.BigEndian.Uint16(msg[0:2]) == typeDataIndication
+}
+
+// channelDataPayload returns the payload length of a ChannelData message.
+func channelDataPayload(msg []byte) (int, bool) {
+	if len(msg) < 4 || msg[0]&0xC0 != 0x40 {
+		return 0, false
+	}
+	n := int(binary.BigEndian.Uint16(msg[2:4]))
+	return n, 4+n <= len(msg)
 }
 
 // dataIndicationPayload returns the DATA length of a Data indication.
