@@ -35,5 +35,14 @@ fuzz:
 	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParsePrefix$$' -fuzztime $(FUZZTIME)
 
+# The two-region lab in network namespaces (root, FRR, coturn): every
+# scenario, one table, lab/results.json.
+lab: build
+	$(GO) run ./lab/runner -topology lab/topology.clab.yml -bin $(BIN)
+
+# Remove namespaces and run directories a killed lab left behind.
+lab-clean:
+	$(GO) run ./lab/runner -clean
+
 clean:
 	rm -rf bin .run

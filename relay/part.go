@@ -201,7 +201,7 @@ func (p *Part) Probe(ctx context.Context) error {
 	if cur == nil {
 		return fmt.Errorf("%w: no relay running", ErrProbe)
 	}
-	return Probe(ctx, cur.r.UDPAddr().String(), cur.cfg.Secrets[0], ProbeOptions{})
+	return Probe(ctx, cur.r.UDPAddr().String(), cur.cfg.Secrets[0], ProbeOptions{Draining: cur.r.Draining()})
 }
 
 // sameRelay reports whether b can run on a's relay without a restart.

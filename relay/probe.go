@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/pion/turn/v2"
@@ -27,12 +28,17 @@ type ProbeOptions struct {
 	TTL time.Duration
 	// LocalAddr is the local address to send from (default any).
 	LocalAddr string
+	// Draining tells that the relay is known to drain: a 508 refusal of
+	// the allocation then counts as alive too (300 Try Alternate always
+	// does).
+	Draining bool
 }
 
 // Probe checks a relay end to end: it allocates with a short-lived
 // credential made from secret, sends a datagram from the allocation to
 // its own relayed address and waits for it to come back through the
-// relay. It returns nil only when the datagram arrived; errors wrap
+// relay. It returns nil when the datagram arrived, or when a draining
+// relay refused the allocation after authenticating it; errors wrap
 // ErrProbe. ctx bounds the whole probe.
 func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) (err error) {
 	defer func() {
@@ -87,7 +93,7 @@ func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) 
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- probe(client) }()
+	go func() { done <- probe(client, opt.Draining) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -101,12 +107,20 @@ func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) 
 	return err
 }
 
-func probe(client *turn.Client) error {
+func probe(client *turn.Client, draining bool) error {
 	if err := client.Listen(); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	relayed, err := client.Allocate()
 	if err != nil {
+		// A draining relay refuses new allocations after authenticating
+		// the request: with 300 Try Alternate, or 508 when it knows no
+		// alternate. It is alive and serving its existing allocations,
+		// which is what a health probe asks. pion reports the code only in
+		// the error text.
+		if msg := err.Error(); strings.Contains(msg, "(error 300") || draining && strings.Contains(msg, "(error 508") {
+			return nil
+		}
 		return fmt.Errorf("allocate: %w", err)
 	}
 	defer relayed.Close()

@@ -1,0 +1,190 @@
+package labrun
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-traffic/meridian/lab/topo"
+)
+
+func TestParseGeo(t *testing.T) {
+	tests := []struct {
+		name, yaml, err string
+		n               int
+	}{
+		{"lab file", "", "", 4},
+		{"unknown field", "- network: 192.0.2.0/28\n  latitude: 1\n", "latitude", 0},
+		{"empty", "[]", "no networks", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := []byte(tc.yaml)
+			if tc.yaml == "" {
+				var err error
+				if data, err = os.ReadFile("../" + geoYAML); err != nil {
+					t.Fatal(err)
+				}
+			}
+			nets, err := parseGeo(data)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(nets) != tc.n {
+				t.Fatalf("parseGeo = %d nets, %v; want %d", len(nets), err, tc.n)
+			}
+		})
+	}
+}
+
+func TestPathsRewrite(t *testing.T) {
+	labDir, runDir := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(labDir, "configs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(labDir, "configs", "site.yaml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{top: &topo.Topology{Dir: labDir}, dir: runDir}
+	n := &topo.Node{Name: "d", Binds: []topo.Bind{
+		{Host: "configs", Container: "/etc/meridian"},
+		{Host: "configs/secrets", Container: "/etc/meridian/secrets"}, // not committed: generated
+		{Host: "configs/site.yaml", Container: "/etc/meridian/site.yaml"},
+	}}
+	m, err := e.pathsFor(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"/etc/meridian/site.yaml", filepath.Join(labDir, "configs/site.yaml")},
+		{"/etc/meridian/secrets/psk", filepath.Join(runDir, "configs/secrets") + "/psk"},
+		{"/etc/meridian/other", filepath.Join(labDir, "configs") + "/other"},
+		{"/var/lib/meridian/node", filepath.Join(runDir, "state", "d") + "/node"},
+		{"--listen", "--listen"},
+	}
+	for _, tc := range tests {
+		if got := m.rewrite(tc.in); got != tc.want {
+			t.Errorf("rewrite(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	tests := []struct {
+		in       []time.Duration
+		med, max time.Duration
+	}{
+		{nil, 0, 0},
+		{[]time.Duration{3, 1, 2}, 2, 3},
+		{[]time.Duration{4, 1}, 4, 4},
+	}
+	for _, tc := range tests {
+		if med, max := stats(tc.in); med != tc.med || max != tc.max {
+			t.Errorf("stats(%v) = %v, %v; want %v, %v", tc.in, med, max, tc.med, tc.max)
+		}
+	}
+}
+
+func TestFailKeepsFirstReasons(t *testing.T) {
+	var r Result
+	for i := range 5 {
+		r.fail("reason %d", i)
+	}
+	if r.Status != Fail || r.Detail != "reason 0; reason 1; reason 2; and 2 more" {
+		t.Fatalf("result = %s %q", r.Status, r.Detail)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	rep := &Report{Run: "mlab000000", Results: []Result{
+		{ID: 1, Name: "one", Status: Pass, Figures: map[string]string{"b": "2", "a": "1"}},
+		{ID: 2, Name: "two", Status: Skip, Detail: "why"},
+	}}
+	var b bytes.Buffer
+	printTable(&b, rep)
+	out := b.String()
+	for _, want := range []string{"PASS    0.0      a: 1", "a: 1", "b: 2", "SKIP", "why", "lab mlab000000: FAIL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "a: 1") > strings.Index(out, "b: 2") {
+		t.Errorf("figures not sorted:\n%s", out)
+	}
+}
+
+func TestProbeArguments(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "missing kind"},
+		{[]string{"nope"}, "unknown kind"},
+		{[]string{"dns", "127.0.0.1:53"}, "wrong number"},
+		{[]string{"turn", "a", "b"}, "wrong number"},
+		{[]string{"wait-http", "http://127.0.0.1:1/", "soon"}, "invalid duration"},
+		{[]string{"dns", "127.0.0.1:53", "x.", "not-a-prefix"}, "ecs"},
+	}
+	for _, tc := range tests {
+		err := Probe(tc.args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Probe(%q) = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestProbeDNS runs the dns and watch-dns probes against a real DNS server
+// on loopback that answers by EDNS Client Subnet.
+func TestProbeDNS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		addr := "192.0.2.1"
+		if o := q.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				if s, ok := opt.(*dns.EDNS0_SUBNET); ok && s.Address.String() == "198.51.100.0" {
+					addr = "198.51.100.1"
+				}
+			}
+		}
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.ParseIP(addr)})
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	server := pc.LocalAddr().String()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"dns", server, "traffic.example."}, "192.0.2.1\n"},
+		{[]string{"dns", server, "traffic.example.", "198.51.100.0/28"}, "198.51.100.1\n"},
+		{[]string{"watch-dns", server, "traffic.example.", "198.51.100.0/28", "192.0.2.1", "gone", "2s"}, "ready\ndone "},
+		{[]string{"watch-dns", server, "traffic.example.", "-", "192.0.2.1", "back", "2s"}, "ready\ndone "},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		if err := Probe(tc.args, &out); err != nil {
+			t.Fatalf("Probe(%q): %v", tc.args, err)
+		}
+		if !strings.HasPrefix(out.String(), tc.want) {
+			t.Errorf("Probe(%q) printed %q, want prefix %q", tc.args, out.String(), tc.want)
+		}
+	}
+	if err := Probe([]string{"watch-dns", server, "traffic.example.", "-", "192.0.2.1", "gone", "100ms"}, &bytes.Buffer{}); err == nil {
+		t.Error("watch-dns for an answer that never goes returned no error")
+	}
+}
