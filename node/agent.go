@@ -26,11 +26,16 @@ const (
 
 // Config configures an Agent. Zero values are defaults.
 type Config struct {
-	Name     string      // this node's name in the site; also its subscriber id. Required.
-	Director string      // director base URL, e.g. http://127.0.0.1:7700. Required.
-	PSK      cluster.PSK // the site's pre-shared key. Required.
-	Site     string      // expected site; "" pins the first verified one
-	CacheDir string      // holds the last-known-good snapshot; "" keeps none
+	Name string // this node's name in the site; also its subscriber id. Required.
+	// Directors are the site's director base URLs, e.g.
+	// http://10.0.0.1:7700; sync and heartbeats move to the next one when
+	// the one in use fails (see client.SubscriberConfig.Directors). When
+	// Directors is empty, Director is the only one; one of them is required.
+	Directors []string
+	Director  string      // a single director base URL; Directors wins when set
+	PSK       cluster.PSK // the site's pre-shared key. Required.
+	Site      string      // expected site; "" pins the first verified one
+	CacheDir  string      // holds the last-known-good snapshot; "" keeps none
 	// HealthListen is the host:port of the health endpoint; "" listens on
 	// the node's internal address from the first snapshot that has it.
 	HealthListen   string
@@ -94,6 +99,7 @@ func New(cfg Config) (*Agent, error) {
 		cache = filepath.Join(cfg.CacheDir, CacheFileName)
 	}
 	sub, err := client.NewSubscriber(client.SubscriberConfig{
+		Directors:  cfg.Directors,
 		Director:   cfg.Director,
 		PSK:        cfg.PSK,
 		Site:       cfg.Site,

@@ -276,6 +276,8 @@ func TestNewConfig(t *testing.T) {
 		{"ok", Config{Name: "n1", Director: "http://127.0.0.1:7700", PSK: psk}, ""},
 		{"no name", Config{Director: "http://127.0.0.1:7700", PSK: psk}, "name"},
 		{"no director", Config{Name: "n1", PSK: psk}, "director URL"},
+		{"directors", Config{Name: "n1", Directors: []string{"http://127.0.0.1:7700", "http://127.0.0.2:7700"}, PSK: psk}, ""},
+		{"bad second director", Config{Name: "n1", Directors: []string{"http://127.0.0.1:7700", "127.0.0.2:7700"}, PSK: psk}, "director URL"},
 		{"no psk", Config{Name: "n1", Director: "http://127.0.0.1:7700"}, "pre-shared key"},
 		{"bad listen", Config{Name: "n1", Director: "http://127.0.0.1:7700", PSK: psk, HealthListen: "nowhere"}, "health listen"},
 		{"negative heartbeat", Config{Name: "n1", Director: "http://127.0.0.1:7700", PSK: psk, HeartbeatEvery: -1}, "heartbeat"},

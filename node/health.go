@@ -33,6 +33,7 @@ type Info struct {
 	Serving           bool         `json:"serving"` // health answers 200
 	Reason            string       `json:"reason,omitempty"`
 	FromCache         bool         `json:"from_cache"`
+	Director          string       `json:"director"` // base URL of the director in use
 	DirectorReachable bool         `json:"director_reachable"`
 	Removed           bool         `json:"removed"`
 	LastSync          time.Time    `json:"last_sync"`
@@ -48,6 +49,7 @@ func (a *Agent) Info(ctx context.Context) Info {
 		Site:              st.Site,
 		Version:           st.Version,
 		FromCache:         st.FromCache,
+		Director:          st.Director,
 		DirectorReachable: st.Reachable,
 		Removed:           st.Removed,
 		LastSync:          st.LastSuccess,

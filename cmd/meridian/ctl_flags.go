@@ -34,7 +34,10 @@ type ctlGlobal struct {
 
 // newCtlGlobal returns the defaults, from the environment.
 func newCtlGlobal() ctlGlobal {
-	return ctlGlobal{director: envOr(envDirector, defaultDirector), tokenFile: os.Getenv(envTokenFile)}
+	// The variable may list several directors for node agents; operator
+	// commands go to the first, since every director serves them alike.
+	director, _, _ := strings.Cut(envOr(envDirector, defaultDirector), ",")
+	return ctlGlobal{director: strings.TrimSpace(director), tokenFile: os.Getenv(envTokenFile)}
 }
 
 // register adds the flags to fs with the current values as defaults, so

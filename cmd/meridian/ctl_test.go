@@ -147,6 +147,7 @@ func TestCtlToken(t *testing.T) {
 		wantErr string
 	}{
 		{"env", map[string]string{envDirector: d.URL, envTokenFile: d.TokenFile}, nil, ""},
+		{"env list: the first", map[string]string{envDirector: d.URL + ", http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, ""},
 		{"no token", map[string]string{envDirector: d.URL, envTokenFile: ""}, nil, "no admin token"},
 		{"missing file", map[string]string{envDirector: d.URL}, []string{"--token-file", "/nonexistent/token"}, "admin token: open"},
 		{"wrong token", map[string]string{envDirector: d.URL}, []string{"--token-file", wrong}, "401"},

@@ -25,7 +25,7 @@ import (
 func runNode(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlagSet("node", out)
 	name := fs.String("name", "", "this node's name in the site (required)")
-	director := fs.String("director", envOr(envDirector, defaultDirector), "director URL (env "+envDirector+")")
+	director := fs.String("director", envOr(envDirector, defaultDirector), "director URL, or a comma-separated list of the site's directors tried in turn (env "+envDirector+")")
 	site := fs.String("site", "", "expected site name (default: the first verified one)")
 	pskFile := fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
 	cache := fs.String("cache", "", "directory of the last-known-good snapshot (default: the user cache directory)")
@@ -42,6 +42,10 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *name == "" {
 		return errors.New("--name is required")
+	}
+	directors, err := splitDirectors(*director)
+	if err != nil {
+		return err
 	}
 	logger, err := newLogger(out, *level)
 	if err != nil {
@@ -86,7 +90,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	defer speaker.Close()
 	a, err := node.New(node.Config{
 		Name:         *name,
-		Director:     *director,
+		Directors:    directors,
 		PSK:          psk,
 		Site:         *site,
 		CacheDir:     *cache,
@@ -99,8 +103,24 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("node agent starting", "name", *name, "director", *director, "cache", *cache)
+	logger.Info("node agent starting", "name", *name, "directors", strings.Join(directors, ","), "cache", *cache)
 	return a.Run(ctx)
+}
+
+// splitDirectors splits a comma-separated list of director URLs, as given
+// to --director or in the environment; the URLs themselves are checked by
+// the agent.
+func splitDirectors(s string) ([]string, error) {
+	var ds []string
+	for d := range strings.SplitSeq(s, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		return nil, errors.New("--director: no director URL")
+	}
+	return ds, nil
 }
 
 // readPSK reads the pre-shared key from a file, else from the environment.

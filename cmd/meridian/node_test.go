@@ -75,6 +75,8 @@ func TestRunNodeFlags(t *testing.T) {
 		{"no psk", []string{"--name", "n1"}, "no pre-shared key"},
 		{"short psk", []string{"--name", "n1", "--psk-file", "/dev/null"}, "too short"},
 		{"bad director", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", "nowhere"}, "director URL"},
+		{"bad second director", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", "http://127.0.0.1:1,nowhere"}, "director URL"},
+		{"empty director list", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", " , "}, "no director URL"},
 		{"unknown flag", []string{"--colour"}, "not defined"},
 	}
 	for _, tt := range tests {

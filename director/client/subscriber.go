@@ -38,7 +38,13 @@ const (
 
 // SubscriberConfig configures a Subscriber. Zero values are defaults.
 type SubscriberConfig struct {
-	Director   string                  // base URL, e.g. http://127.0.0.1:7700
+	// Directors are the base URLs of the site's directors, e.g.
+	// http://10.0.0.1:7700, tried in this order: the subscriber stays on
+	// one until it is unreachable or answers 5xx, then moves to the next
+	// (round robin). When Directors is empty, Director is the only one;
+	// when both are set, Directors wins and Director is ignored.
+	Directors  []string
+	Director   string                  // a single base URL, e.g. http://127.0.0.1:7700; see Directors
 	PSK        cluster.PSK             // the site's pre-shared key
 	Site       string                  // expected site; "" pins the site of the first verified snapshot (cache or director)
 	ID         string                  // subscriber id, e.g. "us-traffic1" or "dns/ns1"
@@ -63,7 +69,9 @@ type SubscriberStats struct {
 	Site        string    `json:"site"`
 	Version     uint64    `json:"version"`      // version held, 0 = none
 	FromCache   bool      `json:"from_cache"`   // the held snapshot came from the cache, not yet from the director
+	Director    string    `json:"director"`     // base URL of the director in use
 	Reachable   bool      `json:"reachable"`    // the last request got an answer from the director
+	Failovers   uint64    `json:"failovers"`    // moves to the next director since start
 	Removed     bool      `json:"removed"`      // the director said the node was removed
 	LastSuccess time.Time `json:"last_success"` // last 200 or 204 from the director
 	LastError   string    `json:"last_error"`   // last problem; never holds a secret
@@ -73,11 +81,11 @@ type SubscriberStats struct {
 
 // Subscriber keeps the newest verified snapshot of one site.
 type Subscriber struct {
-	cfg  SubscriberConfig
-	base *url.URL
-	auth *cluster.RequestAuth
-	hc   *http.Client
-	log  *slog.Logger
+	cfg   SubscriberConfig
+	bases []*url.URL // the directors, in order; never empty
+	auth  *cluster.RequestAuth
+	hc    *http.Client
+	log   *slog.Logger
 
 	cur     atomic.Pointer[cluster.Snapshot]
 	running atomic.Bool
@@ -86,12 +94,13 @@ type Subscriber struct {
 	site    string     // pinned site, "" until known
 	refusal string     // refusal reason to report on the next poll (?failed=)
 	env     []byte     // envelope of cur, to recognise a repeated one
+	at      int        // index in bases of the director in use
 	stats   SubscriberStats
 }
 
 // NewSubscriber checks cfg and returns a subscriber; Run starts it.
 func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
-	base, err := parseBase(cfg.Director)
+	bases, err := parseBases(cfg.Directors, cfg.Director)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +127,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}
-	s := &Subscriber{cfg: cfg, base: base, auth: cluster.NewRequestAuth(cfg.PSK), hc: cfg.HTTPClient, log: cfg.Logger, site: cfg.Site}
+	s := &Subscriber{cfg: cfg, bases: bases, auth: cluster.NewRequestAuth(cfg.PSK), hc: cfg.HTTPClient, log: cfg.Logger, site: cfg.Site}
 	if s.hc == nil {
 		s.hc = DefaultHTTPClient()
 	}
@@ -126,7 +135,71 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.stats.Site = cfg.Site
+	s.stats.Director = bases[0].String()
 	return s, nil
+}
+
+// parseBases checks the director URLs: list if not empty, else one. A
+// repeated URL is dropped, so round robin does not favour it.
+func parseBases(list []string, one string) ([]*url.URL, error) {
+	if len(list) == 0 {
+		list = []string{one}
+	}
+	var bases []*url.URL
+	seen := make(map[string]bool, len(list))
+	for _, d := range list {
+		u, err := parseBase(d)
+		if err != nil {
+			return nil, fmt.Errorf("subscriber: %w", err)
+		}
+		if k := u.String(); !seen[k] {
+			seen[k] = true
+			bases = append(bases, u)
+		}
+	}
+	return bases, nil
+}
+
+// director returns the director in use and its index, for a later
+// failover.
+func (s *Subscriber) director() (int, *url.URL) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at, s.bases[s.at]
+}
+
+// failover moves to the next director if err says director i cannot serve
+// (unreachable or 5xx) and i is still the one in use: a long-poll and a
+// heartbeat failing together move once, not twice. A 4xx answer is about
+// the request or the subscriber, the same on every director: no move.
+func (s *Subscriber) failover(i int, err error) {
+	if len(s.bases) < 2 || !switchOn(err) {
+		return
+	}
+	s.mu.Lock()
+	if s.at != i {
+		s.mu.Unlock()
+		return
+	}
+	s.at = (i + 1) % len(s.bases)
+	next := s.bases[s.at].String()
+	s.stats.Director = next
+	s.stats.Failovers++
+	s.mu.Unlock()
+	s.log.Warn("director failover", "subscriber", s.cfg.ID, "from", s.bases[i].String(), "to", next, "err", err)
+}
+
+// switchOn reports whether err is worth trying another director for: no
+// answer at all, or a 5xx.
+func switchOn(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
+	}
+	return true
 }
 
 // Current returns the newest verified snapshot, or nil. It never blocks.
@@ -161,7 +234,10 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			continue
 		}
 		fails++
-		delay := s.backoff(fails)
+		// A failover tries the next director after MinBackoff; the delay
+		// grows only with whole rounds of failed directors, and stays
+		// capped at MaxBackoff.
+		delay := s.backoff((fails-1)/len(s.bases) + 1)
 		if errors.Is(err, ErrRemoved) {
 			// Idle but listening: a node added back gets the site again.
 			delay = s.cfg.MaxBackoff
@@ -234,7 +310,8 @@ func (s *Subscriber) poll(ctx context.Context) error {
 		wait = s.cfg.Wait
 	}
 	q.Set("wait", wait.String())
-	u := endpoint(s.base, api.PathSync, q)
+	at, base := s.director()
+	u := endpoint(base, api.PathSync, q)
 	rctx, cancel := context.WithTimeout(ctx, wait+pollSlack)
 	defer cancel()
 	body, status, err := s.do(rctx, http.MethodGet, u, nil)
@@ -242,6 +319,7 @@ func (s *Subscriber) poll(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		s.failover(at, err)
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusGone {
 			s.removed()

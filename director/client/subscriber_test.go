@@ -295,6 +295,10 @@ func TestNewSubscriberConfig(t *testing.T) {
 		{"no id", SubscriberConfig{Director: "http://x", PSK: psk, Kind: api.KindNode}, "no id"},
 		{"bad kind", SubscriberConfig{Director: "http://x", PSK: psk, ID: "a", Kind: "relay"}, "kind"},
 		{"negative", SubscriberConfig{Director: "http://x", PSK: psk, ID: "a", Kind: api.KindDNS, Wait: -1}, "negative"},
+		{"directors", SubscriberConfig{Directors: []string{"http://127.0.0.1:1", "https://127.0.0.2:1/d"}, PSK: psk, ID: "a", Kind: api.KindNode}, ""},
+		{"directors win", SubscriberConfig{Directors: []string{"http://127.0.0.1:1"}, Director: "ftp://ignored", PSK: psk, ID: "a", Kind: api.KindNode}, ""},
+		{"bad second director", SubscriberConfig{Directors: []string{"http://127.0.0.1:1", "x"}, PSK: psk, ID: "a", Kind: api.KindNode}, "want http"},
+		{"empty director in list", SubscriberConfig{Directors: []string{"http://127.0.0.1:1", ""}, PSK: psk, ID: "a", Kind: api.KindNode}, "empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

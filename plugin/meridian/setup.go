@@ -43,15 +43,17 @@ func setup(c *caddy.Controller) error {
 
 // Config is one meridian block of a Corefile.
 type Config struct {
-	Zones    []string    // zones the plugin answers in (the server block's by default)
-	Director string      // director base URL
-	PSK      cluster.PSK // the site's pre-shared key
-	CacheDir string      // where the last-known-good snapshot is kept; "" keeps none
-	GeoIP    string      // MaxMind City database; "" means no locations
-	Site     string      // site to subscribe to; "" takes the director's
-	ID       string      // subscriber id; default dns/HOSTNAME
-	Explain  bool        // answer TXT _explain.<traffic hostname>
-	Fall     fall.F
+	Zones []string // zones the plugin answers in (the server block's by default)
+	// Directors are the site's director base URLs in the order tried: sync
+	// stays on one until it fails, then moves to the next.
+	Directors []string
+	PSK       cluster.PSK // the site's pre-shared key
+	CacheDir  string      // where the last-known-good snapshot is kept; "" keeps none
+	GeoIP     string      // MaxMind City database; "" means no locations
+	Site      string      // site to subscribe to; "" takes the director's
+	ID        string      // subscriber id; default dns/HOSTNAME
+	Explain   bool        // answer TXT _explain.<traffic hostname>
+	Fall      fall.F
 }
 
 // parse reads the meridian block. It reads the PSK file so that a bad key
@@ -71,7 +73,7 @@ func parse(c *caddy.Controller) (Config, error) {
 			}
 		}
 	}
-	if cfg.Director == "" {
+	if len(cfg.Directors) == 0 {
 		return cfg, errors.New("director is required")
 	}
 	if cfg.PSK.IsZero() {
@@ -87,17 +89,14 @@ func parseProperty(c *caddy.Controller, cfg *Config) error {
 		return nil
 	}
 	args := c.RemainingArgs()
+	if prop == "director" {
+		return parseDirectors(c, cfg, args)
+	}
 	if len(args) != 1 {
 		return c.ArgErr()
 	}
 	v := args[0]
 	switch prop {
-	case "director":
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("director %q: want http://HOST:PORT or https://HOST:PORT", v)
-		}
-		cfg.Director = v
 	case "psk_file":
 		b, err := os.ReadFile(filepath.Clean(v))
 		if err != nil {
@@ -128,5 +127,24 @@ func parseProperty(c *caddy.Controller, cfg *Config) error {
 	default:
 		return c.Errf("unknown property '%s'", prop)
 	}
+	return nil
+}
+
+// parseDirectors reads `director URL [URL...]`. One line holds the whole
+// list, so a second director line is a mistake rather than an addition.
+func parseDirectors(c *caddy.Controller, cfg *Config, args []string) error {
+	if len(args) == 0 {
+		return c.ArgErr()
+	}
+	if len(cfg.Directors) != 0 {
+		return errors.New("director given twice: list every director URL on one line")
+	}
+	for _, v := range args {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("director %q: want http://HOST:PORT or https://HOST:PORT", v)
+		}
+	}
+	cfg.Directors = args
 	return nil
 }

@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{"minimal", "meridian {\ndirector http://127.0.0.1:7700\npsk_file PSK\n}", "", func(t *testing.T, c Config) {
-			if c.Director != "http://127.0.0.1:7700" || c.PSK.IsZero() || c.Explain || c.Fall.Zones != nil {
+			if len(c.Directors) != 1 || c.Directors[0] != "http://127.0.0.1:7700" || c.PSK.IsZero() || c.Explain || c.Fall.Zones != nil {
 				t.Errorf("got %+v", c)
 			}
 			if len(c.Zones) != 1 || c.Zones[0] != "support.example.com." {
@@ -48,6 +48,11 @@ func TestParse(t *testing.T) {
 				t.Errorf("fallthrough %v", c.Fall.Zones)
 			}
 		}},
+		{"two directors", "meridian {\ndirector http://10.0.0.1:7700 https://10.0.0.2:7700\npsk_file PSK\n}", "", func(t *testing.T, c Config) {
+			if len(c.Directors) != 2 || c.Directors[0] != "http://10.0.0.1:7700" || c.Directors[1] != "https://10.0.0.2:7700" {
+				t.Errorf("directors %v", c.Directors)
+			}
+		}},
 		{"fallthrough all", "meridian {\ndirector http://127.0.0.1:7700\npsk_file PSK\nexplain off\nfallthrough\n}", "", func(t *testing.T, c Config) {
 			if len(c.Fall.Zones) != 1 || c.Fall.Zones[0] != "." || c.Explain {
 				t.Errorf("got %+v", c)
@@ -61,7 +66,8 @@ func TestParse(t *testing.T) {
 		{"unknown property", "meridian {\ndirector http://a:1\npsk_file PSK\ncolour blue\n}", "unknown property 'colour'", nil},
 
 		{"director no arg", "meridian {\ndirector\n}", "Wrong argument count", nil},
-		{"director two args", "meridian {\ndirector http://a:1 http://b:1\n}", "Wrong argument count", nil},
+		{"director twice", "meridian {\ndirector http://a:1\ndirector http://b:1\npsk_file PSK\n}", "director given twice", nil},
+		{"director second bad", "meridian {\ndirector http://a:1 b:1\npsk_file PSK\n}", `director "b:1": want`, nil},
 		{"director bad scheme", "meridian {\ndirector ftp://a:1\n}", `director "ftp://a:1": want`, nil},
 		{"director no host", "meridian {\ndirector http://\n}", "want http://HOST:PORT", nil},
 		{"psk_file no arg", "meridian {\npsk_file\n}", "Wrong argument count", nil},

@@ -65,7 +65,7 @@ func (m *Meridian) OnStartup() error {
 	first := make(chan struct{})
 	var once sync.Once
 	sub, err := client.NewSubscriber(client.SubscriberConfig{
-		Director:  m.cfg.Director,
+		Directors: m.cfg.Directors,
 		PSK:       m.cfg.PSK,
 		Site:      m.cfg.Site,
 		ID:        id,
@@ -97,7 +97,7 @@ func (m *Meridian) OnStartup() error {
 	select {
 	case <-first:
 	case <-t.C:
-		log.Warningf("no snapshot yet from %s or the cache: answering SERVFAIL for the site until one arrives", m.cfg.Director)
+		log.Warningf("no snapshot yet from %s or the cache: answering SERVFAIL for the site until one arrives", strings.Join(m.cfg.Directors, ", "))
 	}
 	return nil
 }
@@ -139,6 +139,7 @@ func (m *Meridian) report(ctx context.Context, sub *client.Subscriber) {
 	defer t.Stop()
 	var errs uint64
 	reachable := true
+	director := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,16 +155,20 @@ func (m *Meridian) report(ctx context.Context, sub *client.Subscriber) {
 			syncErrorCount.WithLabelValues(site).Add(float64(st.Errors - errs))
 			errs = st.Errors
 		}
+		if director != "" && st.Director != director {
+			log.Infof("following director %s instead of %s", st.Director, director)
+		}
+		director = st.Director
 		if st.Reachable != reachable {
 			reachable = st.Reachable
 			if reachable {
-				log.Infof("director %s reachable again", m.cfg.Director)
+				log.Infof("director %s reachable again", st.Director)
 			} else {
 				held := "no snapshot"
 				if st.Version != 0 {
 					held = fmt.Sprintf("snapshot version %d", st.Version)
 				}
-				log.Warningf("director %s unreachable, serving %s: %s", m.cfg.Director, held, st.LastError)
+				log.Warningf("director %s unreachable, serving %s: %s", st.Director, held, st.LastError)
 			}
 		}
 		if v := m.view.Load(); v != nil {
