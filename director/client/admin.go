@@ -2,9 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,26 +11,14 @@ import (
 	"github.com/meridian-traffic/meridian/director/api"
 )
 
-// adminTimeout bounds one admin request; SyncNow adds its own wait.
-const adminTimeout = 30 * time.Second
-
 // Admin is the operator client of one director: one method per admin
 // endpoint of package api. Non-2xx answers are *APIError values.
-type Admin struct {
-	base  *url.URL
-	err   error // a bad base URL, reported by every call
-	token string
-	hc    *http.Client
-}
+type Admin struct{ bearer }
 
 // NewAdmin returns an operator client for the director at baseURL, using
 // the admin token. hc nil means DefaultHTTPClient().
 func NewAdmin(baseURL, token string, hc *http.Client) *Admin {
-	base, err := parseBase(baseURL)
-	if hc == nil {
-		hc = DefaultHTTPClient()
-	}
-	return &Admin{base: base, err: err, token: strings.TrimSpace(token), hc: hc}
+	return &Admin{newBearer(baseURL, token, "admin token", hc)}
 }
 
 // Status returns the cluster page.
@@ -108,7 +93,7 @@ func (a *Admin) SyncNow(ctx context.Context, timeout time.Duration) (*api.SyncRe
 	if timeout > 0 {
 		q = url.Values{"timeout": {timeout.String()}}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout+adminTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout+requestTimeout)
 		defer cancel()
 	}
 	var out api.SyncReport
@@ -132,61 +117,20 @@ func (a *Admin) Explain(ctx context.Context, ip, offset string) (*api.Explain, e
 	return &out, a.call(ctx, http.MethodGet, api.PathExplain, q, nil, "", &out)
 }
 
-// rawBody receives an answer as it is.
-type rawBody []byte
-
 func nodePath(pattern, node string) string {
 	return strings.Replace(pattern, "{name}", url.PathEscape(node), 1)
 }
 
 // call runs one admin request and decodes a 2xx JSON answer into out.
 func (a *Admin) call(ctx context.Context, method, path string, q url.Values, body []byte, author string, out any, hdr ...http.Header) error {
-	if a.err != nil {
-		return a.err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
-		defer cancel()
-	}
-	u := endpoint(a.base, path, q)
-	req, err := newRequest(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	if a.token == "" {
-		return errors.New("no admin token")
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Accept", "application/json")
+	h := http.Header{}
 	if author != "" {
-		req.Header.Set(api.HeaderAuthor, author)
+		h.Set(api.HeaderAuthor, author)
 	}
-	for _, h := range hdr {
-		for k, v := range h {
-			req.Header[k] = v
+	for _, x := range hdr {
+		for k, v := range x {
+			h[k] = v
 		}
 	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("director %s: %w", u.Path, err)
-	}
-	defer resp.Body.Close()
-	b, err := readAnswer(resp, u.Path)
-	if err != nil {
-		return err
-	}
-	switch o := out.(type) {
-	case nil:
-	case *rawBody:
-		*o = b
-	default:
-		if len(strings.TrimSpace(string(b))) == 0 {
-			return nil
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("director %s: decode answer: %w", u.Path, err)
-		}
-	}
-	return nil
+	return a.do(ctx, method, path, q, body, h, out)
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,21 +16,12 @@ import (
 // API token. Non-2xx answers are *APIError values: 400 bad input, 401 bad
 // token, 404 unknown or ended session, 409 representative not joined, 429
 // rate limited.
-type SessionClient struct {
-	base  *url.URL
-	err   error
-	token string
-	hc    *http.Client
-}
+type SessionClient struct{ bearer }
 
 // NewSessionClient returns a session API client for the director at
 // baseURL. hc nil means DefaultHTTPClient().
 func NewSessionClient(baseURL, token string, hc *http.Client) *SessionClient {
-	base, err := parseBase(baseURL)
-	if hc == nil {
-		hc = DefaultHTTPClient()
-	}
-	return &SessionClient{base: base, err: err, token: strings.TrimSpace(token), hc: hc}
+	return &SessionClient{newBearer(baseURL, token, "client API token", hc)}
 }
 
 // Create opens a session for a customer and returns the customer's grant.
@@ -90,41 +80,9 @@ func (s *SessionClient) grant(ctx context.Context, method, pattern, id string, r
 }
 
 func (s *SessionClient) call(ctx context.Context, method, path string, body []byte, out any) error {
-	if s.err != nil {
-		return s.err
-	}
-	if s.token == "" {
-		return errors.New("no client API token")
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
-		defer cancel()
-	}
-	u := endpoint(s.base, path, nil)
-	req, err := newRequest(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Accept", "application/json")
+	var h http.Header
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		h = http.Header{"Content-Type": {"application/json"}}
 	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("director %s: %w", u.Path, err)
-	}
-	defer resp.Body.Close()
-	b, err := readAnswer(resp, u.Path)
-	if err != nil {
-		return err
-	}
-	if out == nil || len(strings.TrimSpace(string(b))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("director %s: decode answer: %w", u.Path, err)
-	}
-	return nil
+	return s.do(ctx, method, path, nil, body, h, out)
 }
