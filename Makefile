@@ -29,11 +29,16 @@ bench-dns: build
 bench-relay:
 	GO=$(GO) relay/bench/bench.sh
 
-# Short fuzz runs of every parser; the seed corpus runs in `make test`.
+# Short fuzz runs of every fuzz target; their seed corpora run in `make test`.
 FUZZTIME ?= 30s
+FUZZ := ./cluster:FuzzParse ./cluster:FuzzParsePrefix ./cluster:FuzzSelect ./cluster:FuzzParseOffset \
+	./plugin/meridian:FuzzECS ./director/client:FuzzVerify ./relay:FuzzInspect \
+	./bgp:FuzzParsePrefix ./bgp:FuzzParseCommunity ./node:FuzzParseLoadAvg
 fuzz:
-	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./cluster/ -run '^$$' -fuzz '^FuzzParsePrefix$$' -fuzztime $(FUZZTIME)
+	@for t in $(FUZZ); do \
+		echo "fuzz $$t"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 # The two-region lab in network namespaces (root, FRR, coturn): every
 # scenario, one table, lab/results.json.
