@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,10 +46,12 @@ type Env struct {
 	sitePath string // host path of the site file
 	geo      []geoNet
 
-	director, dns           *topo.Node
+	director, dns           *topo.Node   // director: the first director (the site file's primary master)
+	directors               []*topo.Node // every director, in topology order
 	routers, nodes, clients []*topo.Node
-	directorURL             string // as the lab's namespaces reach it
-	dnsAddr                 string // host:port
+	directorURL             string            // the first director's URL, as the lab's namespaces reach it
+	directorURLs            map[string]string // every director's URL, by topology node name
+	dnsAddr                 string            // host:port
 
 	bgpChecked, bgpOK bool // whether the routers learned the anycast prefix
 }
@@ -91,11 +94,8 @@ func (e *Env) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := e.startRole(e.director); err != nil {
+	if err := e.startDirectors(ctx, e.directors...); err != nil {
 		return err
-	}
-	if err := e.waitHTTP(ctx, e.director.Name, e.directorURL+"/healthz", 60*time.Second); err != nil {
-		return fmt.Errorf("director did not come up (logs in %s): %w", e.procs.logDir, err)
 	}
 	for _, n := range e.nodes {
 		if err := e.startRole(n); err != nil {
@@ -127,16 +127,20 @@ func (e *Env) pickRoles() error {
 	if len(ds) == 0 || len(dns) != 1 {
 		return fmt.Errorf("topology: want at least one director and one dns node, have %d and %d", len(ds), len(dns))
 	}
-	e.director, e.dns = ds[0], dns[0]
+	e.director, e.directors, e.dns = ds[0], ds, dns[0]
 	e.routers, e.nodes, e.clients = e.top.ByRole("router"), e.top.ByRole("node"), e.top.ByRole("client")
 	if len(e.nodes) == 0 || len(e.clients) == 0 {
 		return errors.New("topology: want traffic nodes and clients")
 	}
-	addr, err := e.flagValue(e.director, "--listen")
-	if err != nil {
-		return err
+	e.directorURLs = map[string]string{}
+	for _, d := range ds {
+		addr, err := e.flagValue(d, "--listen")
+		if err != nil {
+			return err
+		}
+		e.directorURLs[d.Name] = "http://" + addr
 	}
-	e.directorURL = "http://" + addr
+	e.directorURL = e.directorURLs[e.director.Name]
 	for _, ex := range e.dns.Exec {
 		if f := strings.Fields(ex); len(f) >= 4 && f[1] == "addr" && f[2] == "add" {
 			e.dnsAddr = strings.Split(f[3], "/")[0] + ":53"
@@ -212,6 +216,36 @@ func (e *Env) startRole(n *topo.Node) error {
 	}
 	cmd := e.lab.Command(n.Name, e.cfg.Bin, args...)
 	return e.procs.start(n.Name, cmd)
+}
+
+// startDirectors starts directors ds together (the members of an etcd
+// cluster need each other for a quorum) and waits until each serves.
+func (e *Env) startDirectors(ctx context.Context, ds ...*topo.Node) error {
+	for _, d := range ds {
+		if err := e.startRole(d); err != nil {
+			return err
+		}
+	}
+	for _, d := range ds {
+		if err := e.waitHTTP(ctx, d.Name, e.directorURLs[d.Name]+"/healthz", 60*time.Second); err != nil {
+			return fmt.Errorf("director %s did not come up (logs in %s): %w", d.Name, e.procs.logDir, err)
+		}
+	}
+	return nil
+}
+
+// stopDirectors stops directors ds together, so that none waits on a
+// quorum the others already left.
+func (e *Env) stopDirectors(ds ...*topo.Node) {
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.procs.stop(d.Name, syscall.SIGTERM, 10*time.Second)
+		}()
+	}
+	wg.Wait()
 }
 
 // restart starts node n again after a stop.

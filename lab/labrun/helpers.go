@@ -81,11 +81,17 @@ func (e *Env) resolve(ctx context.Context, client, ecs string) (*cluster.Node, e
 	return n, nil
 }
 
-// ctl runs `meridian ctl ARGS` against the director from its namespace.
+// ctl runs `meridian ctl ARGS` against the first director from its
+// namespace.
 func (e *Env) ctl(ctx context.Context, args ...string) (string, error) {
+	return e.ctlVia(ctx, e.director, args...)
+}
+
+// ctlVia runs `meridian ctl ARGS` against director d from its namespace.
+func (e *Env) ctlVia(ctx context.Context, d *topo.Node, args ...string) (string, error) {
 	token := filepath.Join(e.dir, genToken)
-	full := append([]string{"netns", "exec", e.lab.NS(e.director.Name), e.cfg.Bin, "ctl",
-		"--director", e.directorURL, "--token-file", token}, args...)
+	full := append([]string{"netns", "exec", e.lab.NS(d.Name), e.cfg.Bin, "ctl",
+		"--director", e.directorURLs[d.Name], "--token-file", token}, args...)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", full...).CombinedOutput()

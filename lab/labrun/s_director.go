@@ -2,34 +2,210 @@ package labrun
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/lab/topo"
 )
 
-// masterFailover is scenario 5, skipped: the lab's topology runs one
-// director. A backup master needs more than a second director: two
-// embedded etcd members lose their quorum when either stops, and the
-// subscribers (the plugin's director, the node's --director) follow one
-// director URL, so sync could not continue through the backup.
+// masterFailover is scenario 5: the director that is the site's primary
+// master (the leader when it leads) stops abruptly, as a crash would. The
+// support hostname must move to the backup master, and the surviving
+// directors, reached through the backup, must keep the control plane:
+// a drain made through it reaches DNS and every node, and the session
+// broker keeps granting sessions. The primary is restarted afterwards.
 func (e *Env) masterFailover(ctx context.Context, r *Result) {
-	r.Status = Skip
-	r.Detail = "one director in the topology: a surviving etcd quorum needs three members, and subscribers (plugin director, node --director) take a single director URL"
+	m := e.site.Masters
+	if m.Backup == nil || len(e.directors) < 3 {
+		r.Status, r.Detail = Skip, "needs three directors and a backup master in the site file"
+		return
+	}
+	primary, backup := e.directorOf(m.Primary), e.directorOf(*m.Backup)
+	if primary == nil || backup == nil {
+		r.fail("masters %s and %s are not both directors of the topology", m.Primary.Internal, m.Backup.Internal)
+		return
+	}
+	c := e.clients[0]
+	support := func() (string, error) {
+		out, err := e.probe(ctx, c.Name, "dns", e.dnsAddr, e.site.SupportHostname)
+		return strings.TrimSpace(out), err
+	}
+	if err := waitFor(ctx, failWait, func() bool { a, err := support(); return err == nil && a == m.Primary.IPv4.String() }); err != nil {
+		a, _ := support()
+		r.fail("before the failover %s answers %q, want the primary %s", e.site.SupportHostname, a, m.Primary.IPv4)
+		return
+	}
+	leader := e.leader(ctx, primary)
+	r.figure("stopped", "%s (master %s; leader %s)", primary.Name, m.Primary.Name, leader)
+
+	// The support hostname must move to the backup master's address.
+	sw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.SupportHostname, "-", m.Backup.IPv4.String(), "back", failWait.String())
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	stopped := time.Now()
+	e.kill(primary)
+	defer func() {
+		if err := e.startDirectors(ctx, primary); err != nil {
+			r.fail("restart %s: %v", primary.Name, err)
+		}
+	}()
+	if at, err := sw.wait(); err != nil {
+		r.fail("%s never answered the backup %s: %v", e.site.SupportHostname, m.Backup.IPv4, err)
+	} else {
+		r.figure("support hostname -> backup", "%s after the stop (%s)", at.Sub(stopped).Round(time.Millisecond), m.Backup.IPv4)
+	}
+	if l := e.leader(ctx, backup); l == "" || l == m.Primary.Name {
+		r.fail("no new leader among the surviving directors (status says %q)", l)
+	} else {
+		r.figure("leader after", "%s", l)
+	}
+
+	// Sync continues: a drain through the backup reaches DNS and the nodes.
+	target, err := e.resolve(ctx, c.Name, "")
+	if err != nil {
+		r.fail("DNS after the stop: %v", err)
+		return
+	}
+	dw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.TrafficHostname, "-", target.IPv4.String(), "gone", failWait.String())
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	changed := time.Now()
+	out, err := e.ctlVia(ctx, backup, "--json", "drain", target.Name)
+	var res api.ChangeResult
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &res)
+	}
+	if err != nil {
+		_ = dw.cmd.Process.Kill()
+		_, _ = dw.rest()
+		r.fail("drain through %s: %v", backup.Name, err)
+		return
+	}
+	if at, err := dw.wait(); err != nil {
+		r.fail("DNS kept answering %s after its drain through %s: %v", target.Name, backup.Name, err)
+	} else {
+		r.figure("drain through backup -> DNS", "%s stops being answered after %s", target.Name, at.Sub(changed).Round(time.Millisecond))
+	}
+	if took, follow, err := e.nodesHold(ctx, res.Version, changed); err != nil {
+		r.fail("drain through %s (snapshot %d): %v", backup.Name, res.Version, err)
+	} else {
+		r.figure("drain through backup -> every node", "snapshot %d on %d/%d nodes within %s; nodes follow %s",
+			res.Version, len(e.nodes), len(e.nodes), took.Round(time.Millisecond), follow)
+	}
+	if _, err := e.ctlVia(ctx, backup, "undrain", target.Name); err != nil {
+		r.fail("undrain through %s: %v", backup.Name, err)
+	} else {
+		w, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.TrafficHostname, "-", target.IPv4.String(), "back", failWait.String())
+		if err == nil {
+			_, err = w.wait()
+		}
+		if err != nil {
+			r.fail("DNS did not answer %s after its undrain: %v", target.Name, err)
+		}
+	}
+
+	// Sessions continue through the backup.
+	if g, err := e.sessionCallAt(ctx, e.directorURLs[backup.Name], c, api.PathSessions, "{}"); err != nil {
+		r.fail("POST %s through %s: %v", api.PathSessions, backup.Name, err)
+	} else if e.homeIn(r, "customer", c, g.Home) {
+		r.figure("session through backup", "%s -> home %s", c.Name, g.Home.Node)
+	}
+	if e.bgpUp(ctx) {
+		if err := waitFor(ctx, failWait, func() bool { return e.hasPath(target.Region, target.IPv4.String()) }); err != nil {
+			r.fail("path from %s not back after undrain", target.Name)
+		}
+	}
 }
 
-// directorDown is scenario 6: with the director stopped, DNS, nodes,
+// directorOf returns the topology's director serving master m's API.
+func (e *Env) directorOf(m cluster.Master) *topo.Node {
+	for _, d := range e.directors {
+		if e.directorURLs[d.Name] == "http://"+m.Internal {
+			return d
+		}
+	}
+	return nil
+}
+
+// leader asks director d which director leads; "" when it cannot tell.
+func (e *Env) leader(ctx context.Context, d *topo.Node) string {
+	var st api.Status
+	err := waitFor(ctx, failWait, func() bool {
+		out, err := e.ctlVia(ctx, d, "--json", "status")
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Leader != ""
+	})
+	if err != nil {
+		return ""
+	}
+	return st.Leader
+}
+
+// nodesHold waits until every node agent holds snapshot version v and
+// returns how long after since that was seen and which directors the
+// agents follow.
+func (e *Env) nodesHold(ctx context.Context, v uint64, since time.Time) (time.Duration, string, error) {
+	follow := map[string]string{}
+	var last string
+	err := waitFor(ctx, failWait, func() bool {
+		for _, n := range e.nodes {
+			if _, ok := follow[n.Name]; ok {
+				continue
+			}
+			out, err := e.probe(ctx, n.Name, "http", "http://127.0.0.1:7801/v1/node")
+			if err != nil {
+				last = n.Name + ": " + err.Error()
+				return false
+			}
+			var info struct {
+				Version  uint64 `json:"version"`
+				Director string `json:"director"`
+			}
+			_, body, _ := strings.Cut(strings.TrimSpace(out), " ")
+			if err := json.Unmarshal([]byte(body), &info); err != nil {
+				last = n.Name + ": " + err.Error()
+				return false
+			}
+			if info.Version < v {
+				last = fmt.Sprintf("%s holds %d", n.Name, info.Version)
+				return false
+			}
+			follow[n.Name] = strings.TrimPrefix(info.Director, "http://")
+		}
+		return true
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %w", last, err)
+	}
+	took := time.Since(since)
+	var fs []string
+	for _, n := range e.nodes {
+		fs = append(fs, follow[n.Name])
+	}
+	slices.Sort(fs)
+	return took, strings.Join(slices.Compact(fs), " "), nil
+}
+
+// directorDown is scenario 6: with every director stopped, DNS, nodes,
 // relays and BGP keep serving from their last-known-good snapshot, also
 // after CoreDNS restarts.
 func (e *Env) directorDown(ctx context.Context, r *Result) {
-	e.procs.stop(e.director.Name, syscall.SIGTERM, 10*time.Second)
+	e.stopDirectors(e.directors...)
 	defer func() {
-		if err := e.startRole(e.director); err != nil {
-			r.fail("restart director: %v", err)
-			return
-		}
-		if err := e.waitHTTP(ctx, e.director.Name, e.directorURL+"/healthz", 60*time.Second); err != nil {
-			r.fail("director did not come back: %v", err)
+		if err := e.startDirectors(ctx, e.directors...); err != nil {
+			r.fail("directors did not come back: %v", err)
 		}
 	}()
+	r.figure("stopped", "%d/%d directors", len(e.directors), len(e.directors))
 	// Give every subscriber time to notice: serving must not depend on a
 	// director that was up a moment ago.
 	time.Sleep(2 * time.Second)

@@ -68,10 +68,15 @@ func (e *Env) session(ctx context.Context, r *Result) {
 	}
 }
 
-// sessionCall posts body to path from client's namespace and decodes the
-// grant.
+// sessionCall posts body to path on the first director from client's
+// namespace and decodes the grant.
 func (e *Env) sessionCall(ctx context.Context, client *topo.Node, path, body string) (*api.Grant, error) {
-	out, err := e.probe(ctx, client.Name, "post", e.directorURL+path, filepath.Join(e.dir, genCli), body)
+	return e.sessionCallAt(ctx, e.directorURL, client, path, body)
+}
+
+// sessionCallAt posts body to path on the director at url.
+func (e *Env) sessionCallAt(ctx context.Context, url string, client *topo.Node, path, body string) (*api.Grant, error) {
+	out, err := e.probe(ctx, client.Name, "post", url+path, filepath.Join(e.dir, genCli), body)
 	if err != nil {
 		return nil, err
 	}

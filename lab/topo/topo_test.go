@@ -14,14 +14,14 @@ func TestLoadLabTopology(t *testing.T) {
 	for _, n := range top.Nodes {
 		roles[n.Role()]++
 	}
-	want := map[string]int{"router": 2, "node": 4, "client": 2, "director": 1, "dns": 1}
+	want := map[string]int{"router": 2, "node": 4, "client": 2, "director": 3, "dns": 1}
 	for r, c := range want {
 		if roles[r] != c {
 			t.Errorf("role %s: %d nodes, want %d", r, roles[r], c)
 		}
 	}
-	if len(top.Links) != 9 {
-		t.Errorf("%d links, want 9", len(top.Links))
+	if len(top.Links) != 11 {
+		t.Errorf("%d links, want 11", len(top.Links))
 	}
 }
 
