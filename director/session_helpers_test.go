@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -245,41 +244,12 @@ func stream(from, to *turnClient, n, size int) error {
 	return <-errc
 }
 
-// relayUsers sums a relay's live allocations per user, as a node agent
-// fills api.Heartbeat.RelayUsers.
-func relayUsers(s relay.Stats) []api.RelayUser {
-	by := map[string]*api.RelayUser{}
-	for _, a := range s.Live {
-		u := by[a.User]
-		if u == nil {
-			u = &api.RelayUser{User: a.User, Since: a.Start}
-			by[a.User] = u
-		}
-		u.Allocations++
-		if a.Start.Before(u.Since) {
-			u.Since = a.Start
-		}
-		u.ToPeerBytes += a.ToPeerBytes
-		u.ToPeerPackets += a.ToPeerPackets
-		u.ToClientBytes += a.ToClientBytes
-		u.ToClientPackets += a.ToClientPackets
-	}
-	out := make([]api.RelayUser, 0, len(by))
-	for _, u := range by {
-		out = append(out, *u)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].User < out[j].User })
-	return out
-}
-
 // heartbeat posts node's heartbeat with its relay's accounting.
 func (h *harness) heartbeat(node string, r *relay.Relay) {
 	h.t.Helper()
-	s := r.Stats()
-	body, err := json.Marshal(api.Heartbeat{
-		Node: node, Clients: s.Allocations, RelayUsers: relayUsers(s),
-		Relay: &api.RelayStats{Allocations: s.Allocations, BytesIn: s.ToPeerBytes, BytesOut: s.ToClientBytes, Refused: s.Refused},
-	})
+	hb := api.Heartbeat{Node: node}
+	r.Stats().FillHeartbeat(&hb)
+	body, err := json.Marshal(hb)
 	if err != nil {
 		h.t.Fatal(err)
 	}

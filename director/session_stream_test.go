@@ -104,7 +104,9 @@ func TestSessionStreams(t *testing.T) {
 		{"b", rb, custUser, sent, 0},
 		{"b", rb, repUser, 0, sent},
 	} {
-		u := findUser(relayUsers(c.r.Stats()), c.user)
+		var hb api.Heartbeat
+		c.r.Stats().FillHeartbeat(&hb)
+		u := findUser(hb.RelayUsers, c.user)
 		if u.Allocations != 1 || u.ToPeerBytes != c.toPeer || u.ToClientBytes != c.toClnt ||
 			u.ToPeerPackets != c.toPeer/size || u.ToClientPackets != c.toClnt/size {
 			t.Errorf("relay %s, user %s: %+v; want 1 allocation, %d bytes to peer, %d to client", c.node, c.user, u, c.toPeer, c.toClnt)

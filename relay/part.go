@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,11 +139,15 @@ func (p *Part) Relay() *Relay {
 
 // Heartbeat fills the relay's accounting.
 func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
-	r := p.Relay()
-	if r == nil {
-		return
+	if r := p.Relay(); r != nil {
+		r.Stats().FillHeartbeat(hb)
 	}
-	s := r.Stats()
+}
+
+// FillHeartbeat puts the accounting into a node heartbeat: the summary, the
+// connected clients, and the live allocations summed per user (sorted by
+// user) for the director's connected-clients report.
+func (s Stats) FillHeartbeat(hb *dirapi.Heartbeat) {
 	hb.Clients = s.Allocations
 	hb.Relay = &dirapi.RelayStats{
 		Allocations: s.Allocations,
@@ -149,21 +155,16 @@ func (p *Part) Heartbeat(hb *dirapi.Heartbeat) {
 		BytesOut:    s.ToClientBytes,
 		Refused:     s.Refused,
 	}
-	hb.RelayUsers = usersOf(s.Live)
-}
-
-// usersOf sums live allocations per user, for connected clients.
-func usersOf(live []AllocationStats) []dirapi.RelayUser {
-	var out []dirapi.RelayUser
+	hb.RelayUsers = nil
 	at := map[string]int{}
-	for _, a := range live {
+	for _, a := range s.Live {
 		i, ok := at[a.User]
 		if !ok {
-			i = len(out)
+			i = len(hb.RelayUsers)
 			at[a.User] = i
-			out = append(out, dirapi.RelayUser{User: a.User, Since: a.Start})
+			hb.RelayUsers = append(hb.RelayUsers, dirapi.RelayUser{User: a.User, Since: a.Start})
 		}
-		u := &out[i]
+		u := &hb.RelayUsers[i]
 		u.Allocations++
 		if a.Start.Before(u.Since) {
 			u.Since = a.Start
@@ -173,7 +174,7 @@ func usersOf(live []AllocationStats) []dirapi.RelayUser {
 		u.ToClientBytes += a.ToClientBytes
 		u.ToClientPackets += a.ToClientPackets
 	}
-	return out
+	slices.SortFunc(hb.RelayUsers, func(a, b dirapi.RelayUser) int { return strings.Compare(a.User, b.User) })
 }
 
 // Check fails when the node should run a relay and it is not running, so
