@@ -12,9 +12,10 @@ import (
 	dirapi "github.com/meridian-traffic/meridian/director/api"
 )
 
-// TestPart drives the speaker the way the node agent does: snapshot after
-// snapshot, with a heartbeat between them.
-func TestPart(t *testing.T) {
+// newPartRig starts an upstream router, a health target and a Part, and
+// returns the Part, the router and a node of the site with one community.
+func newPartRig(t *testing.T) (*Part, *upstream, func(comm string) *cluster.Node) {
+	t.Helper()
 	h := newHealthTarget(t)
 	u := newUpstream(t, nil)
 	base := speakerConfig(u, h.addr, "198.51.100.0/24")
@@ -23,15 +24,21 @@ func TestPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(part.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p := netip.MustParsePrefix("198.51.100.0/24")
-
 	node := func(comm string) *cluster.Node {
 		b := base.BGP
 		b.Communities = []string{comm}
 		return &cluster.Node{Name: "a", Accepting: true, Anycast: base.Anycast, BGP: &b}
 	}
+	return part, u, node
+}
+
+// TestPart drives the speaker the way the node agent does: snapshot after
+// snapshot, with a heartbeat between them.
+func TestPart(t *testing.T) {
+	part, u, node := newPartRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := netip.MustParsePrefix("198.51.100.0/24")
 	snap := func(drained bool) *cluster.Snapshot {
 		return &cluster.Snapshot{Nodes: []cluster.NodeState{{Name: "a", Drained: drained}}}
 	}
@@ -86,23 +93,10 @@ func TestPart(t *testing.T) {
 // across a restart for a config change (the new speaker never announces),
 // and clearing it announces again.
 func TestPartOperatorWithdraw(t *testing.T) {
-	h := newHealthTarget(t)
-	u := newUpstream(t, nil)
-	base := speakerConfig(u, h.addr, "198.51.100.0/24")
-	part, err := NewPart(Config{ConnectRetry: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(part.Close)
+	part, u, node := newPartRig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := netip.MustParsePrefix("198.51.100.0/24")
-
-	node := func(comm string) *cluster.Node {
-		b := base.BGP
-		b.Communities = []string{comm}
-		return &cluster.Node{Name: "a", Accepting: true, Anycast: base.Anycast, BGP: &b}
-	}
 	snap := func(withdrawn string) *cluster.Snapshot {
 		return &cluster.Snapshot{Nodes: []cluster.NodeState{{Name: "a", Withdrawn: withdrawn}}}
 	}
