@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	dirapi "github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	dirapi "github.com/meridian-traffic/meridian/director/api"
 )
 
 // Part runs a node's speaker as the site says; its Apply and Heartbeat

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	dirapi "github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	dirapi "github.com/meridian-traffic/meridian/director/api"
 )
 
 // newPartRig starts an upstream router, a health target and a Part, and

@@ -7,7 +7,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 
-	dirapi "github.com/meridian-traffic/meridian/director/api"
+	dirapi "github.com/meridian-traffic/meridian/api"
 )
 
 // Status is the speaker's state for the heartbeat and `meridian ctl bgp`.

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // TestAuthRefused: a wrong key, a timestamp outside ±30 s, a replayed

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // benchSubscribers is the number of concurrent subscribers of issue 3's

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // maxWithdrawBody bounds a POST PathBGPWithdraw body: a reason, nothing

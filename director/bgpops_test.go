@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // TestBGPWithdraw: an operator's withdraw shows in the snapshot with its

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // TestThreeDirectors runs three directors, each with an embedded member of

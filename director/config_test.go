@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // TestConfigLifecycle applies, rejects, lists and rolls back site files on

@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // handleExplain runs the selection engine on the current snapshot for one

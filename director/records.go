@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // keyRoot is the prefix of every site's keys: /meridian/<site>/...

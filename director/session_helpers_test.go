@@ -17,8 +17,8 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/turn/v2"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 	"github.com/meridian-traffic/meridian/director/client"
 	"github.com/meridian-traffic/meridian/relay"
 )
@@ -92,7 +92,7 @@ func startSessionRelay(t *testing.T, ip string, psk cluster.PSK) (*relay.Relay, 
 	r, err := relay.New(relay.Config{
 		Address: netip.MustParseAddr(ip),
 		Realm:   "z.example.",
-		Secrets: [][]byte{relay.Secret(psk)},
+		Secrets: [][]byte{cluster.RelaySecret(psk)},
 		Relay:   cluster.Relay{UDPPort: 3478, TCPPort: 3478, TLSPort: -1, PortMin: 41000, PortMax: 41999},
 	})
 	if err != nil {

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
-	"github.com/meridian-traffic/meridian/relay"
 )
 
 // placeParty gives a party its home node: the one it has while that node
@@ -84,7 +83,7 @@ func (d *Director) relayFor(p *published, eng *cluster.Engine, pr *partyRecord, 
 		ports = n.Relay
 	}
 	out.URIs = turnURIs(out.Host, ports, d.cfg.TURNTLS)
-	out.Username, out.Password = relay.Credential(relay.Secret(d.cfg.PSK), user, expires)
+	out.Username, out.Password = cluster.RelayCredential(cluster.RelaySecret(d.cfg.PSK), user, expires)
 	return out
 }
 

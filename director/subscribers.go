@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // maxSubscribers bounds the registry; beyond it the least recently seen

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 func TestUnifiedDiff(t *testing.T) {

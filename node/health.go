@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // Paths of the agent's own HTTP endpoint.

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director/client"
 )
 

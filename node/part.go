@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 // Part is something running on the node that follows the site: the relay,

@@ -1,11 +1,7 @@
 package relay
 
 import (
-	"crypto/hmac"
-	"crypto/md5"  //nolint:gosec // RFC 5389 long-term credentials are MD5 by definition.
-	"crypto/sha1" //nolint:gosec // the TURN REST scheme is HMAC-SHA1 by definition.
-	"encoding/base64"
-	"encoding/hex"
+	"crypto/md5" //nolint:gosec // RFC 5389 long-term credentials are MD5 by definition.
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,27 +10,6 @@ import (
 
 	"github.com/meridian-traffic/meridian/cluster"
 )
-
-// Secret returns the site's relay secret: the lowercase hex of the PSK's
-// relay key. It is text so that coturn tools and configs (-W,
-// static-auth-secret) take it unchanged.
-func Secret(psk cluster.PSK) []byte {
-	return []byte(hex.EncodeToString(psk.Derive(cluster.PurposeRelay)))
-}
-
-// Credential mints a TURN REST credential (coturn's use-auth-secret):
-// username "EXPIRY:USER" with EXPIRY in Unix seconds, password
-// base64(HMAC-SHA1(secret, username)).
-func Credential(secret []byte, user string, expiry time.Time) (username, password string) {
-	username = strconv.FormatInt(expiry.Unix(), 10) + ":" + user
-	return username, restPassword(secret, username)
-}
-
-func restPassword(secret []byte, username string) string {
-	m := hmac.New(sha1.New, secret)
-	m.Write([]byte(username))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
 
 // ParseUsername splits a TURN REST username into its expiry and user.
 func ParseUsername(username string) (expiry time.Time, user string, err error) {
@@ -110,7 +85,7 @@ func (a *authenticator) check(username string) (expiry time.Time, user, reason s
 // key returns the long-term key for username under secret i.
 func (a *authenticator) key(i int, username string) []byte {
 	h := md5.New() //nolint:gosec
-	h.Write([]byte(username + ":" + a.realm + ":" + restPassword(a.secrets[i], username)))
+	h.Write([]byte(username + ":" + a.realm + ":" + cluster.RelayPassword(a.secrets[i], username)))
 	return h.Sum(nil)
 }
 

@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 func TestCredentialFormat(t *testing.T) {
 	// coturn's documented example of the TURN REST scheme.
-	u, p := Credential([]byte("north"), "mike", time.Unix(1600000000, 0))
+	u, p := cluster.RelayCredential([]byte("north"), "mike", time.Unix(1600000000, 0))
 	if u != "1600000000:mike" {
 		t.Errorf("username %q", u)
 	}
-	if p != restPassword([]byte("north"), "1600000000:mike") || len(p) != 28 {
+	if p != cluster.RelayPassword([]byte("north"), "1600000000:mike") || len(p) != 28 {
 		t.Errorf("password %q", p)
 	}
 	exp, user, err := ParseUsername(u)
@@ -52,20 +54,20 @@ func TestCredentialsRefused(t *testing.T) {
 			var u, p string
 			switch tc.username {
 			case "U":
-				u, p = Credential(testSecret, "alice", now.Add(time.Hour))
+				u, p = cluster.RelayCredential(testSecret, "alice", now.Add(time.Hour))
 			case "P":
-				u, p = Credential(previous, "alice", now.Add(time.Hour))
+				u, p = cluster.RelayCredential(previous, "alice", now.Add(time.Hour))
 			case "E":
-				u, p = Credential(testSecret, "alice", now.Add(-time.Second))
+				u, p = cluster.RelayCredential(testSecret, "alice", now.Add(-time.Second))
 			case "F":
-				u, p = Credential(testSecret, "alice", now.Add(25*time.Hour))
+				u, p = cluster.RelayCredential(testSecret, "alice", now.Add(25*time.Hour))
 			case "W":
-				u, _ = Credential(testSecret, "alice", now.Add(time.Hour))
+				u, _ = cluster.RelayCredential(testSecret, "alice", now.Add(time.Hour))
 				p = "d3JvbmcgcGFzc3dvcmQ="
 			case "X":
-				u, p = Credential([]byte("not the relay's secret, at all!!"), "alice", now.Add(time.Hour))
+				u, p = cluster.RelayCredential([]byte("not the relay's secret, at all!!"), "alice", now.Add(time.Hour))
 			case "M":
-				u, p = "alice", restPassword(testSecret, "alice")
+				u, p = "alice", cluster.RelayPassword(testSecret, "alice")
 			}
 			before := r.Stats().RefusedBy[tc.reason]
 			c, err := dialClient(t, "udp", "127.0.0.22", "127.0.0.26:3478", u, p)
@@ -120,7 +122,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, family, name, value str
 func TestLogsCarryNoCredential(t *testing.T) {
 	logger, logs := newTestLogger()
 	startRelay(t, "127.0.0.27", Config{Logger: logger})
-	u, _ := Credential(testSecret, "alice", time.Now().Add(time.Hour))
+	u, _ := cluster.RelayCredential(testSecret, "alice", time.Now().Add(time.Hour))
 	wrong := "c2VjcmV0LXBhc3N3b3JkLXZhbHVl"
 	if _, err := dialClient(t, "udp", "127.0.0.22", "127.0.0.27:3478", u, wrong); err == nil {
 		t.Fatal("wrong password accepted")
@@ -129,7 +131,7 @@ func TestLogsCarryNoCredential(t *testing.T) {
 	if !strings.Contains(out, ReasonBadPassword) {
 		t.Fatalf("refusal not logged:\n%s", out)
 	}
-	for _, secret := range []string{wrong, string(testSecret), restPassword(testSecret, u)} {
+	for _, secret := range []string{wrong, string(testSecret), cluster.RelayPassword(testSecret, u)} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log carries a credential:\n%s", out)
 		}

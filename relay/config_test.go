@@ -65,11 +65,11 @@ func TestSecretIsText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Secret(psk)
+	s := cluster.RelaySecret(psk)
 	if len(s) != 64 || strings.Trim(string(s), "0123456789abcdef") != "" {
 		t.Errorf("secret %q is not 64 hex digits", s)
 	}
-	if string(Secret(psk)) != string(s) {
+	if string(cluster.RelaySecret(psk)) != string(s) {
 		t.Error("secret is not deterministic")
 	}
 }

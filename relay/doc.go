@@ -19,7 +19,7 @@
 // from probe.go, so moving to a newer pion major changes those two files
 // (and the STUN parsing in control.go, which uses pion/stun).
 //
-// The relay secret is text: Secret(psk) is the hex of the PSK's relay key,
+// The relay secret is text: cluster.RelaySecret(psk) is the hex of the PSK's relay key,
 // so coturn tools take it as is (turnutils_uclient -W, static-auth-secret).
 // Credentials follow coturn's use-auth-secret scheme; see Credential.
 //

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 // FuzzInspect feeds arbitrary datagrams to the request inspection the
 // listeners run before pion: it must never panic.
 func FuzzInspect(f *testing.F) {
-	u, p := Credential(testSecret, "fuzz", time.Now().Add(time.Hour))
+	u, p := cluster.RelayCredential(testSecret, "fuzz", time.Now().Add(time.Hour))
 	integrity := stun.NewLongTermIntegrity(u, "support.example.com", p)
 	seeds := []*stun.Message{
 		stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),

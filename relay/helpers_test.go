@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v2"
+
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -113,7 +115,7 @@ func (c *turnClient) close() {
 // mustClient allocates with a fresh valid credential for user.
 func mustClient(t *testing.T, network, local, server, user string) *turnClient {
 	t.Helper()
-	u, p := Credential(testSecret, user, time.Now().Add(time.Hour))
+	u, p := cluster.RelayCredential(testSecret, user, time.Now().Add(time.Hour))
 	c, err := dialClient(t, network, local, server, u, p)
 	if err != nil {
 		t.Fatalf("allocate as %s over %s: %v", user, network, err)

@@ -29,7 +29,7 @@ func TestQuotas(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRelay(t, "127.0.0.33", Config{Relay: tc.quota})
 			for i, user := range tc.users {
-				u, p := Credential(testSecret, user, time.Now().Add(time.Hour))
+				u, p := cluster.RelayCredential(testSecret, user, time.Now().Add(time.Hour))
 				_, err := dialClient(t, tc.network, "127.0.0.22", "127.0.0.33:3478", u, p)
 				if i < tc.refuse {
 					if err != nil {
@@ -137,7 +137,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, network := range []string{"udp", "tcp"} {
-			u, p := Credential(testSecret, "late", time.Now().Add(time.Hour))
+			u, p := cluster.RelayCredential(testSecret, "late", time.Now().Add(time.Hour))
 			if _, err := dialClient(t, network, "127.0.0.24", server, u, p); err == nil || !strings.Contains(err.Error(), tc.code) {
 				t.Errorf("allocation over %s while draining (alternate %q): %v, want %s", network, tc.alternate, err, tc.code)
 			}
@@ -198,7 +198,7 @@ func TestTryAlternateNamesServer(t *testing.T) {
 	if err := nonce.GetFrom(res); err != nil {
 		t.Fatalf("first answer carries no nonce: %v", err)
 	}
-	u, p := Credential(testSecret, "late", time.Now().Add(time.Hour))
+	u, p := cluster.RelayCredential(testSecret, "late", time.Now().Add(time.Hour))
 	integrity := stun.NewLongTermIntegrity(u, "support.example.com", p)
 	res = exchange(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transport,
 		stun.NewUsername(u), stun.NewRealm("support.example.com"), nonce, integrity, stun.Fingerprint)

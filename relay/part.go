@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	dirapi "github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	dirapi "github.com/meridian-traffic/meridian/director/api"
 )
 
 // Part runs a node's relay as the site says; its Apply, Heartbeat and

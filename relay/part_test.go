@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	dirapi "github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	dirapi "github.com/meridian-traffic/meridian/director/api"
 )
 
 func partSnapshot(t *testing.T, udpPort int, drained bool) (*cluster.Snapshot, *cluster.Node) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v2"
+
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 // ProbeOptions tune Probe; zero values are defaults.
@@ -79,7 +81,7 @@ func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) 
 	if err != nil {
 		return err
 	}
-	username, password := Credential(secret, opt.User, time.Now().Add(opt.TTL))
+	username, password := cluster.RelayCredential(secret, opt.User, time.Now().Add(opt.TTL))
 	client, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: server,
 		TURNServerAddr: server,

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // ctlBGPNode is one node of `ctl bgp --json`: its speaker as the node's

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director/client"
 	"github.com/meridian-traffic/meridian/director/client/clienttest"
 )

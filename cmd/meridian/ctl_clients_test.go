@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/director/api"
 	"github.com/meridian-traffic/meridian/director/client"
 	"github.com/meridian-traffic/meridian/director/client/clienttest"
 )

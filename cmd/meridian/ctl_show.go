@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // table writes aligned columns; rows are tab-separated.

@@ -86,7 +86,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		// Health checks of kind turn make a real allocation on the node's
 		// relay with a short-lived credential.
 		TURNProbe: func(ctx context.Context, hc cluster.HealthCheck) error {
-			return relay.Probe(ctx, hc.Target, relay.Secret(psk), relay.ProbeOptions{})
+			return relay.Probe(ctx, hc.Target, cluster.RelaySecret(psk), relay.ProbeOptions{})
 		},
 		Etcd: director.EtcdConfig{
 			DataDir: *data, MemberName: *etcdName, PeerURL: *peerURL, ClientURL: *clientURL,

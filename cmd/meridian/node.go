@@ -69,7 +69,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	relays, err := relay.NewPart(relay.Config{
-		Secrets: [][]byte{relay.Secret(psk)}, CertFile: *tlsCert, KeyFile: *tlsKey,
+		Secrets: [][]byte{cluster.RelaySecret(psk)}, CertFile: *tlsCert, KeyFile: *tlsKey,
 		Logger: logger.With("part", "relay"), Registerer: reg,
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // Admin is the operator client of one director: one method per admin

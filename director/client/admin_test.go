@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 const testToken = "admin-token-never-shown-4242"

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 )
 
 var (

@@ -3,7 +3,7 @@ package client
 import (
 	"testing"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // FuzzVerify: whatever a director or a cache file holds, verifying it

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // heartbeatTimeout bounds one heartbeat request: a late heartbeat is

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // maxBody bounds what is read from the director: a snapshot of a large site

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 )
 
 // SessionClient is a client application of the session broker (a support

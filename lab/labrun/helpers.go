@@ -13,7 +13,6 @@ import (
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/lab/topo"
-	"github.com/meridian-traffic/meridian/relay"
 )
 
 // addrOf returns the first address node n's exec lines assign.
@@ -164,7 +163,7 @@ func (e *Env) turnCredential(user string) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	u, p := relay.Credential(relay.Secret(psk), user, time.Now().Add(10*time.Minute))
+	u, p := cluster.RelayCredential(cluster.RelaySecret(psk), user, time.Now().Add(10*time.Minute))
 	return u, p, nil
 }
 
@@ -178,7 +177,7 @@ func (e *Env) relaySecret() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(relay.Secret(psk)), nil
+	return string(cluster.RelaySecret(psk)), nil
 }
 
 // relayAddr is node n's TURN UDP address.

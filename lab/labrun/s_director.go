@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/api"
 	"github.com/meridian-traffic/meridian/lab/topo"
 )
 

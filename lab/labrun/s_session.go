@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/api"
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/lab/topo"
 )
 

@@ -16,9 +16,9 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/director/api"
 	"github.com/meridian-traffic/meridian/director/client"
 )
 
