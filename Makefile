@@ -19,7 +19,7 @@ test:
 
 # Selection engine and sync fan-out benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./cluster/ ./director/ ./director/client/
+	$(GO) test -run '^$$' -bench . -benchmem ./cluster/ ./director/ ./api/client/
 
 # dnsperf against the meridian plugin, CoreDNS's file plugin and whoami.
 bench-dns: build
@@ -32,7 +32,7 @@ bench-relay:
 # Short fuzz runs of every fuzz target; their seed corpora run in `make test`.
 FUZZTIME ?= 30s
 FUZZ := ./cluster:FuzzParse ./cluster:FuzzParsePrefix ./cluster:FuzzSelect ./cluster:FuzzParseOffset \
-	./plugin/meridian:FuzzECS ./director/client:FuzzVerify ./relay:FuzzInspect \
+	./plugin/meridian:FuzzECS ./api/client:FuzzVerify ./relay:FuzzInspect \
 	./bgp:FuzzParsePrefix ./bgp:FuzzParseCommunity ./node:FuzzParseLoadAvg
 fuzz:
 	@for t in $(FUZZ); do \

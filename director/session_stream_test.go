@@ -10,7 +10,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/relay"
 )
 

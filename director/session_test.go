@@ -13,7 +13,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // startBroker runs a director whose two nodes have no relay (so the

@@ -14,7 +14,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // Defaults of Config.

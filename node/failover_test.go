@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestAgentFailover runs an agent whose first director does not exist: it

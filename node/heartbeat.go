@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // heartbeats sends one heartbeat at once and then every HeartbeatEvery

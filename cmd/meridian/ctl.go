@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 const ctlUsage = `usage: meridian ctl COMMAND [flags]

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestCtlBGP runs `ctl bgp` and its withdraw and resume against a real

@@ -10,8 +10,8 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestCtlClients shows a real session's parties from a node's heartbeat.

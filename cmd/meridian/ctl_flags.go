@@ -11,7 +11,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // ctlEnv names the environment of `meridian ctl`.

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestCtl runs every ctl command against a real director, in order: each

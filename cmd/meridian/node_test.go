@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestRunNode starts `meridian node` against a real director and checks it

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestTLS runs ctl and the node agent against a director serving TLS: they

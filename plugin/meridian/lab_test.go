@@ -19,7 +19,7 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/director/client"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // The lab of the server tests: a real director (embedded etcd in a temp

@@ -11,8 +11,8 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // BenchmarkFanout measures, against a real director, the time from a

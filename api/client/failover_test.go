@@ -10,8 +10,8 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // twoDirectors starts B, which keeps the store in its embedded etcd, and A,

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 )
 
 // TestBGPWithdrawResume drives the operator's anycast withdraw through a
