@@ -9,43 +9,25 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
-const ctlUsage = `usage: meridian ctl COMMAND [flags]
-
-commands:
-  status                        the cluster page: site, versions, masters, nodes, subscribers
-  nodes                         one row per traffic node
-  config                        print the current site file
-  apply -f FILE [--author NAME] validate and store FILE as a new config version
-  validate FILE...              check site files offline
-  history [--diff]              config versions, newest first
-  rollback V [--author NAME]    restore config version V as a new version
-  drain NODE                    stop sending new clients to NODE
-  undrain NODE                  send new clients to NODE again
-  node remove NAME              drop NAME from the site; its agent stops serving
-  sync [--timeout 5s]           make every subscriber fetch the current snapshot
-  sync --history                the cluster status history
-  explain IP [--offset +02:00]  which node the site chooses for IP, and why
-  bgp                           anycast speakers: sessions, prefixes, last change and why
-  bgp withdraw NODE [--reason TEXT]
-                                withdraw NODE's anycast prefixes gracefully until resumed
-  bgp resume NODE               let NODE announce its anycast prefixes again
-  clients [--node N]            connected clients per node and per session
-  help                          this text
-
-flags of every command:
-  --director URL     director (env MERIDIAN_DIRECTOR, default http://127.0.0.1:7700)
-  --token-file FILE  admin token (env MERIDIAN_TOKEN_FILE)
-  --ca FILE          CA certificate of an https director
-  --json             print JSON
-`
+// ctlCmd is one `meridian ctl` command: the help text is made from the
+// table, so a command cannot be missing from it.
+type ctlCmd struct {
+	name    string
+	args    string // usage after the name
+	summary string
+	more    [][2]string                       // further forms: usage after the name, summary
+	flags   func(fs *flag.FlagSet, c *ctlRun) // the command's own flags, or nil
+	run     ctlCommand
+}
 
 // ctlCommand runs one `meridian ctl` command with its positional arguments.
 type ctlCommand func(ctx context.Context, c *ctlRun, args []string) error
@@ -61,23 +43,81 @@ type ctlRun struct {
 	wait   time.Duration
 	offset string
 	reason string // bgp withdraw --reason
+	node   string // clients --node
 }
 
-func ctlCommands() map[string]ctlCommand {
-	return map[string]ctlCommand{
-		"status":   ctlStatus,
-		"nodes":    ctlNodes,
-		"config":   ctlConfig,
-		"apply":    ctlApply,
-		"history":  ctlHistory,
-		"rollback": ctlRollback,
-		"drain":    ctlDrain(true),
-		"undrain":  ctlDrain(false),
-		"node":     ctlNode,
-		"sync":     ctlSync,
-		"explain":  ctlExplain,
-		"bgp":      ctlBGP,
+func withAuthor(fs *flag.FlagSet, c *ctlRun) {
+	fs.StringVar(&c.author, "author", defaultAuthor(), "author stored with a change")
+}
+
+func ctlTable() []ctlCmd {
+	return []ctlCmd{
+		{name: "status", summary: "the cluster page: site, versions, masters, nodes, subscribers", run: ctlStatus},
+		{name: "nodes", summary: "one row per traffic node", run: ctlNodes},
+		{name: "config", summary: "print the current site file", run: ctlConfig},
+		{name: "validate", args: "FILE...", summary: "check site files offline", run: ctlValidate},
+		{name: "apply", args: "-f FILE [--author NAME]", summary: "validate and store FILE as a new config version",
+			flags: func(fs *flag.FlagSet, c *ctlRun) {
+				withAuthor(fs, c)
+				fs.StringVar(&c.file, "f", "", "site file to apply")
+			}, run: ctlApply},
+		{name: "history", args: "[--diff]", summary: "config versions, newest first",
+			flags: func(fs *flag.FlagSet, c *ctlRun) { fs.BoolVar(&c.diff, "diff", false, "show each version's diff") },
+			run:   ctlHistory},
+		{name: "rollback", args: "V [--author NAME]", summary: "restore config version V as a new version", flags: withAuthor, run: ctlRollback},
+		{name: "drain", args: "NODE", summary: "stop sending new clients to NODE", flags: withAuthor, run: ctlDrain(true)},
+		{name: "undrain", args: "NODE", summary: "send new clients to NODE again", flags: withAuthor, run: ctlDrain(false)},
+		{name: "node", args: "remove NAME", summary: "drop NAME from the site; its agent stops serving", flags: withAuthor, run: ctlNode},
+		{name: "sync", args: "[--wait 5s]", summary: "make every subscriber fetch the current snapshot",
+			more: [][2]string{{"--history", "the cluster status history"}},
+			flags: func(fs *flag.FlagSet, c *ctlRun) {
+				withAuthor(fs, c)
+				fs.BoolVar(&c.hist, "history", false, "show the cluster status history instead")
+				fs.DurationVar(&c.wait, "wait", 5*time.Second, "how long the director waits for the subscribers")
+			}, run: ctlSync},
+		{name: "explain", args: "IP [--offset +02:00]", summary: "which node the site chooses for IP, and why",
+			flags: func(fs *flag.FlagSet, c *ctlRun) {
+				fs.StringVar(&c.offset, "offset", "", "client UTC offset, e.g. +02:00")
+			},
+			run: ctlExplain},
+		{name: "bgp", summary: "anycast speakers: sessions, prefixes, last change and why",
+			more: [][2]string{
+				{"withdraw NODE [--reason TEXT]", "withdraw NODE's anycast prefixes gracefully until resumed"},
+				{"resume NODE", "let NODE announce its anycast prefixes again"},
+			},
+			flags: func(fs *flag.FlagSet, c *ctlRun) {
+				withAuthor(fs, c)
+				fs.StringVar(&c.reason, "reason", "", "bgp withdraw: the reason shown by ctl bgp")
+			}, run: ctlBGP},
+		{name: "clients", args: "[--node N]", summary: "connected clients per node and per session",
+			flags: func(fs *flag.FlagSet, c *ctlRun) { fs.StringVar(&c.node, "node", "", "show only this node") },
+			run:   ctlClients},
 	}
+}
+
+// ctlUsage is the help text, made from the command table.
+func ctlUsage() string {
+	var b strings.Builder
+	b.WriteString("usage: meridian ctl COMMAND [flags]\n\ncommands:\n")
+	for _, cmd := range append(ctlTable(), ctlCmd{name: "help", summary: "this text"}) {
+		for _, form := range append([][2]string{{cmd.args, cmd.summary}}, cmd.more...) {
+			use := strings.TrimSpace(cmd.name + " " + form[0])
+			if len(use) > 30 {
+				fmt.Fprintf(&b, "  %s\n  %-30s %s\n", use, "", form[1])
+				continue
+			}
+			fmt.Fprintf(&b, "  %-30s %s\n", use, form[1])
+		}
+	}
+	b.WriteString(`
+flags of every command:
+  --director URL     director (env MERIDIAN_DIRECTOR, default http://127.0.0.1:7700)
+  --token-file FILE  admin token (env MERIDIAN_TOKEN_FILE)
+  --ca FILE          CA certificate of an https director
+  --timeout 10s      give up on a director that does not answer within this time
+  --json             print JSON
+`)
+	return b.String()
 }
 
 func runCtl(ctx context.Context, args []string, out io.Writer) error {
@@ -88,7 +128,7 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 	c.register(gfs)
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(out, ctlUsage)
+			fmt.Fprint(out, ctlUsage())
 			return nil
 		}
 		return err
@@ -98,34 +138,19 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("missing command; see meridian ctl help")
 	}
 	name := args[0]
-	switch name {
-	case "help":
-		fmt.Fprint(out, ctlUsage)
+	if name == "help" {
+		fmt.Fprint(out, ctlUsage())
 		return nil
-	case "validate":
-		return ctlValidate(args[1:], out)
-	case "clients":
-		return ctlClients(ctx, c, args[1:])
 	}
-	cmd, ok := ctlCommands()[name]
-	if !ok {
+	i := slices.IndexFunc(ctlTable(), func(cmd ctlCmd) bool { return cmd.name == name })
+	if i < 0 {
 		return fmt.Errorf("unknown command %q; see meridian ctl help", name)
 	}
-	fs := newFlagSet("ctl "+name, out)
+	cmd := ctlTable()[i]
+	fs := newFlagSet("ctl "+strings.TrimSpace(name+" "+cmd.args), out)
 	c.register(fs)
-	fs.StringVar(&c.author, "author", defaultAuthor(), "author stored with a change")
-	switch name {
-	case "apply":
-		fs.StringVar(&c.file, "f", "", "site file to apply")
-	case "history":
-		fs.BoolVar(&c.diff, "diff", false, "show each version's diff")
-	case "sync":
-		fs.BoolVar(&c.hist, "history", false, "show the cluster status history instead")
-		fs.DurationVar(&c.wait, "timeout", 5*time.Second, "how long to wait for the subscribers")
-	case "explain":
-		fs.StringVar(&c.offset, "offset", "", "client UTC offset, e.g. +02:00")
-	case "bgp":
-		fs.StringVar(&c.reason, "reason", "", "bgp withdraw: the reason shown by ctl bgp")
+	if cmd.flags != nil {
+		cmd.flags(fs, c)
 	}
 	pos, err := parseInterleaved(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -134,7 +159,16 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := cmd(ctx, c, pos); err != nil {
+	if c.timeout <= 0 {
+		return fmt.Errorf("--timeout %s: want a positive duration", c.timeout)
+	}
+	// The director's own wait (sync) comes on top of the time to answer.
+	rctx, cancel := context.WithTimeout(ctx, c.timeout+c.wait)
+	defer cancel()
+	if err := cmd.run(rctx, c, pos); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no answer from director %s within %s (--timeout)", c.director, c.timeout+c.wait)
+		}
 		return fmt.Errorf("%s: %w", name, describe(err))
 	}
 	return nil
@@ -324,29 +358,47 @@ func ctlExplain(ctx context.Context, c *ctlRun, args []string) error {
 	return nil
 }
 
+// validateResult is one file of `ctl validate --json`.
+type validateResult struct {
+	File     string   `json:"file"`
+	OK       bool     `json:"ok"`
+	Site     string   `json:"site,omitempty"`
+	Nodes    int      `json:"nodes,omitempty"`
+	Method   string   `json:"method,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+}
+
 // ctlValidate checks site files offline; every problem is one line of the
 // returned error.
-func ctlValidate(args []string, out io.Writer) error {
+func ctlValidate(_ context.Context, c *ctlRun, args []string) error {
 	if len(args) == 0 {
-		return errors.New("validate: want a site file")
+		return errors.New("want a site file")
 	}
+	var results []validateResult
 	var problems []string
-	bad := 0
 	for _, f := range args {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("validate: %w", err)
+			return err
 		}
 		s, err := cluster.Parse(f, data)
 		if err != nil {
 			problems = append(problems, err.Error())
-			bad++
+			results = append(results, validateResult{File: f, Problems: strings.Split(err.Error(), "\n")})
 			continue
 		}
-		fmt.Fprintf(out, "%s: site %s, %d nodes, method %s: ok\n", f, s.Name, len(s.Nodes), s.Selection.Method)
+		results = append(results, validateResult{File: f, OK: true, Site: s.Name, Nodes: len(s.Nodes), Method: string(s.Selection.Method)})
+		if !c.json {
+			fmt.Fprintf(c.out, "%s: site %s, %d nodes, method %s: ok\n", f, s.Name, len(s.Nodes), s.Selection.Method)
+		}
 	}
-	if bad > 0 {
-		return fmt.Errorf("validate: %d of %d files invalid:\n%s", bad, len(args), strings.Join(problems, "\n"))
+	if c.json {
+		if err := c.printJSON(results); err != nil {
+			return err
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d of %d files invalid:\n%s", len(problems), len(args), strings.Join(problems, "\n"))
 	}
 	return nil
 }

@@ -2,35 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"time"
 )
 
 // ctlClients is `meridian ctl clients [--node N] [--json]`: the clients
 // connected to the relays (the appliance's get_connected_clients), per node
-// and per session, from the accounting in the nodes' last heartbeats. It
-// parses its own flags because --node is its alone.
+// and per session, from the accounting in the nodes' last heartbeats.
 func ctlClients(ctx context.Context, c *ctlRun, args []string) error {
-	fs := newFlagSet("ctl clients", c.out)
-	c.register(fs)
-	var node string
-	fs.StringVar(&node, "node", "", "show only this node")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+	if err := wantArgs(args, 0, ""); err != nil {
+		return err
 	}
-	if err == nil {
-		err = wantArgs(pos, 0, "")
-	}
-	if err == nil {
-		err = c.clients(ctx, node)
-	}
-	if err != nil {
-		return fmt.Errorf("clients: %w", describe(err))
-	}
-	return nil
+	return c.clients(ctx, c.node)
 }
 
 func (c *ctlRun) clients(ctx context.Context, node string) error {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/director"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/director"
 )
 
 // TestCtlClients shows a real session's parties from a node's heartbeat.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/meridian-traffic/meridian/api/client"
 )
@@ -30,6 +31,7 @@ type ctlGlobal struct {
 	tokenFile string
 	ca        string
 	json      bool
+	timeout   time.Duration
 }
 
 // newCtlGlobal returns the defaults, from the environment.
@@ -37,7 +39,7 @@ func newCtlGlobal() ctlGlobal {
 	// The variable may list several directors for node agents; operator
 	// commands go to the first, since every director serves them alike.
 	director, _, _ := strings.Cut(envOr(envDirector, defaultDirector), ",")
-	return ctlGlobal{director: strings.TrimSpace(director), tokenFile: os.Getenv(envTokenFile)}
+	return ctlGlobal{director: strings.TrimSpace(director), tokenFile: os.Getenv(envTokenFile), timeout: 10 * time.Second}
 }
 
 // register adds the flags to fs with the current values as defaults, so
@@ -47,6 +49,7 @@ func (g *ctlGlobal) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "file holding the admin token (env "+envTokenFile+")")
 	fs.StringVar(&g.ca, "ca", g.ca, "PEM file of the CA that signed an https director's certificate")
 	fs.BoolVar(&g.json, "json", g.json, "print JSON")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "give up on a director that does not answer within this time")
 }
 
 // admin returns the operator client; the token is read from its file and

@@ -212,7 +212,7 @@ func ctlSync(ctx context.Context, c *ctlRun, args []string) error {
 		return eventsTable(c.out, evs)
 	}
 	if c.wait <= 0 {
-		return fmt.Errorf("--timeout %s: want a positive duration", c.wait)
+		return fmt.Errorf("--wait %s: want a positive duration", c.wait)
 	}
 	rep, err := a.SyncNow(ctx, c.wait)
 	if err != nil {

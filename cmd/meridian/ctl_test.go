@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
@@ -105,7 +107,12 @@ func TestCtl(t *testing.T) {
 
 // TestCtlJSON checks that --json prints the api structs.
 func TestCtlJSON(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	d := clienttest.Start(t, site)
+	siteFile := filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(siteFile, site, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		into any
@@ -116,6 +123,7 @@ func TestCtlJSON(t *testing.T) {
 		{[]string{"drain", "n1"}, &api.ChangeResult{}},
 		{[]string{"sync", "--history"}, &[]api.SyncEvent{}},
 		{[]string{"explain", "192.0.2.99"}, &api.Explain{}},
+		{[]string{"validate", siteFile}, &[]validateResult{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args[0], func(t *testing.T) {
@@ -167,6 +175,56 @@ func TestCtlToken(t *testing.T) {
 				clienttest.NoSecrets(t, "the error", err.Error())
 			}
 			clienttest.NoSecrets(t, "the output", out.String())
+		})
+	}
+}
+
+// TestCtlTimeout checks that a director which accepts connections but never
+// answers costs the operator --timeout, and the message says where and how
+// long.
+func TestCtlTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "--timeout", "300ms"}, "within 300ms"},
+		{[]string{"nodes", "--timeout", "200ms"}, "within 200ms"},
+		{[]string{"sync", "--timeout", "200ms", "--wait", "100ms"}, "within 300ms"},
+		{[]string{"status", "--timeout", "0s"}, "want a positive duration"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			start := time.Now()
+			var out bytes.Buffer
+			err := runCtl(context.Background(), append(tt.args, "--director", url, "--token-file", tok), &out)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if strings.Contains(tt.want, "within") && !strings.Contains(err.Error(), url) {
+				t.Errorf("err = %v: does not name the director %s", err, url)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s", d)
+			}
 		})
 	}
 }

@@ -115,7 +115,7 @@ func (e *Env) applySite(ctx context.Context, m cluster.Method) error {
 	if _, err := e.ctl(ctx, "apply", "-f", f, "--author", "lab"); err != nil {
 		return err
 	}
-	_, err = e.ctl(ctx, "sync", "--timeout", "10s")
+	_, err = e.ctl(ctx, "sync", "--wait", "10s")
 	return err
 }
 
