@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -32,6 +33,7 @@ type ctlGlobal struct {
 	ca        string
 	json      bool
 	timeout   time.Duration
+	insecure  bool // accept a token file others may read
 }
 
 // newCtlGlobal returns the defaults, from the environment.
@@ -49,6 +51,7 @@ func (g *ctlGlobal) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "file holding the admin token (env "+envTokenFile+")")
 	fs.StringVar(&g.ca, "ca", g.ca, "PEM file of the CA that signed an https director's certificate")
 	fs.BoolVar(&g.json, "json", g.json, "print JSON")
+	fs.BoolVar(&g.insecure, flagAllowInsecure, g.insecure, "accept a token file that the group or others may read (warns)")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "give up on a director that does not answer within this time")
 }
 
@@ -58,14 +61,11 @@ func (g *ctlGlobal) admin() (*client.Admin, error) {
 	if g.tokenFile == "" {
 		return nil, errors.New("no admin token: give --token-file or set " + envTokenFile)
 	}
-	b, err := os.ReadFile(g.tokenFile)
+	b, err := readSecretFile("admin token", g.tokenFile, g.insecure, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
+		return nil, err
 	}
 	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return nil, fmt.Errorf("admin token: %s is empty", g.tokenFile)
-	}
 	hc, err := httpClientWithCA(g.ca)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		tlsCert     = fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 		tlsKey      = fs.String("tls-key", "", "TLS key file")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		insecure    = fs.Bool(flagAllowInsecure, false, "accept secret files that the group or others may read (warns)")
 		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
 		geoipFile   = fs.String("geoip", "", "MaxMind City database for explain and session home nodes")
 		clientToks  = fs.String("client-token-file", os.Getenv(envClientTokenFile), "file of session API client tokens, one per line (env "+envClientTokenFile+"); without it the session API answers 503")
@@ -60,16 +61,19 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	psk, err := readPSK(*pskFile)
+	psk, err := readPSK(*pskFile, *insecure, log)
 	if err != nil {
 		return err
 	}
 	if *tokenFile == "" {
 		return errors.New("--admin-token-file is required")
 	}
-	token, err := os.ReadFile(*tokenFile)
+	token, err := readSecretFile("admin token", *tokenFile, *insecure, log)
 	if err != nil {
-		return fmt.Errorf("admin token: %w", err)
+		return err
+	}
+	if err := cluster.CheckToken(strings.TrimSpace(string(token))); err != nil {
+		return fmt.Errorf("admin token in %s: %w", *tokenFile, err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

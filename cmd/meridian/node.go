@@ -27,6 +27,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	name := fs.String("name", "", "this node's name in the site (required)")
 	director := fs.String("director", envOr(envDirector, defaultDirector), "director URL, or a comma-separated list of the site's directors tried in turn (env "+envDirector+")")
 	site := fs.String("site", "", "expected site name (default: the first verified one)")
+	insecure := fs.Bool(flagAllowInsecure, false, "accept secret files that the group or others may read (warns)")
 	pskFile := fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
 	cache := fs.String("cache", "", "directory of the last-known-good snapshot (default: the user cache directory)")
 	listen := fs.String("listen", "", "health endpoint host:port (default: the node's internal address in the site)")
@@ -51,7 +52,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	psk, err := readPSK(*pskFile)
+	psk, err := readPSK(*pskFile, *insecure, logger)
 	if err != nil {
 		return err
 	}
@@ -124,13 +125,13 @@ func splitDirectors(s string) ([]string, error) {
 }
 
 // readPSK reads the pre-shared key from a file, else from the environment.
-func readPSK(file string) (cluster.PSK, error) {
+func readPSK(file string, allowInsecure bool, log *slog.Logger) (cluster.PSK, error) {
 	var data []byte
 	switch {
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := readSecretFile("pre-shared key", file, allowInsecure, log)
 		if err != nil {
-			return cluster.PSK{}, fmt.Errorf("pre-shared key: %w", err)
+			return cluster.PSK{}, err
 		}
 		data = b
 	case os.Getenv(envPSK) != "":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -65,6 +66,18 @@ func TestRunNode(t *testing.T) {
 func TestRunNodeFlags(t *testing.T) {
 	t.Setenv(envPSK, "")
 	t.Setenv(envPSKFile, "")
+	dir := t.TempDir()
+	secret := func(name, data string, mode os.FileMode) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	good := secret("psk", "0123456789abcdef0123456789abcdef\n", 0o600)
+	short := secret("short", "0123\n", 0o600)
+	empty := secret("empty", "\n", 0o600)
+	open := secret("open", "0123456789abcdef0123456789abcdef\n", 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -73,10 +86,13 @@ func TestRunNodeFlags(t *testing.T) {
 		{"no name", nil, "--name is required"},
 		{"bad level", []string{"--name", "n1", "--log-level", "loud"}, `--log-level "loud"`},
 		{"no psk", []string{"--name", "n1"}, "no pre-shared key"},
-		{"short psk", []string{"--name", "n1", "--psk-file", "/dev/null"}, "too short"},
-		{"bad director", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", "nowhere"}, "director URL"},
-		{"bad second director", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", "http://127.0.0.1:1,nowhere"}, "director URL"},
-		{"empty director list", []string{"--name", "n1", "--psk-file", "node_test.go", "--director", " , "}, "no director URL"},
+		{"short psk", []string{"--name", "n1", "--psk-file", short}, "too short"},
+		{"empty psk", []string{"--name", "n1", "--psk-file", empty}, empty + ": empty"},
+		{"psk others may read", []string{"--name", "n1", "--psk-file", open}, "readable by group or others (mode 0644"},
+		{"psk others may read, allowed", []string{"--name", "n1", "--psk-file", open, "--allow-insecure-secret-files", "--director", "nowhere"}, "director URL"},
+		{"bad director", []string{"--name", "n1", "--psk-file", good, "--director", "nowhere"}, "director URL"},
+		{"bad second director", []string{"--name", "n1", "--psk-file", good, "--director", "http://127.0.0.1:1,nowhere"}, "director URL"},
+		{"empty director list", []string{"--name", "n1", "--psk-file", good, "--director", " , "}, "no director URL"},
 		{"unknown flag", []string{"--colour"}, "not defined"},
 	}
 	for _, tt := range tests {
