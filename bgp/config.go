@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/health"
 )
 
 // Config is one traffic node's speaker. BGP and Anycast come from the site
@@ -32,7 +32,7 @@ type Config struct {
 	// Probes are extra local checks, all of which must pass, e.g. the
 	// relay's real allocation on loopback. With check kind "turn" they are
 	// the check itself and at least one is required.
-	Probes []Probe
+	Probes []health.Probe
 	// ConnectRetry is how long the speaker waits between attempts to reach a
 	// neighbor, and after a session reset before trying again (default 5s;
 	// GoBGP's own default of 120s would keep a node dark for two minutes).
@@ -43,16 +43,6 @@ type Config struct {
 
 	shared *metrics // set by Part: successive speakers share one set
 }
-
-// Probe is one local health check.
-type Probe struct {
-	Name  string
-	Check ProbeFunc
-}
-
-// ProbeFunc reports whether a part of the node serves: nil means healthy.
-// It must return by the time ctx ends.
-type ProbeFunc func(ctx context.Context) error
 
 // NodeConfig returns the site part of a speaker's Config for node n, or
 // false when n runs no speaker.
@@ -120,7 +110,7 @@ func (n neighbor) String() string { return n.addr.String() }
 type checkSettings struct {
 	interval, timeout time.Duration
 	rise, fall        int
-	probes            []Probe
+	probes            []health.Probe
 }
 
 func (c *Config) validate() (*settings, error) {
@@ -294,15 +284,21 @@ func (c *Config) checkSettings() (checkSettings, error) {
 	case cs.rise < 1 || cs.fall < 1:
 		return cs, fmt.Errorf("%w: check rise %d fall %d: want at least 1", ErrOption, cs.rise, cs.fall)
 	}
-	main, err := mainProbe(h, len(c.Probes) > 0)
-	if err != nil {
-		return cs, err
-	}
-	if main.Check != nil {
+	if h.Kind == cluster.HealthTURN {
+		// The relay package supplies the allocation probe: Probes are the
+		// check itself.
+		if len(c.Probes) == 0 {
+			return cs, fmt.Errorf("%w: check kind turn needs the relay's probe in Config.Probes", ErrOption)
+		}
+	} else {
+		main, err := health.ForCheck(h, nil)
+		if err != nil {
+			return cs, fmt.Errorf("%w: %w", ErrOption, err)
+		}
 		cs.probes = append(cs.probes, main)
 	}
 	if len(c.Command) > 0 {
-		cs.probes = append(cs.probes, CommandProbe(c.Command[0], c.Command[1:]...))
+		cs.probes = append(cs.probes, health.Command(c.Command[0], c.Command[1:]...))
 	}
 	for i, p := range c.Probes {
 		if p.Check == nil {

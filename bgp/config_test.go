@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/health"
 )
 
 func validConfig() Config {
@@ -58,7 +59,7 @@ func TestNewErrors(t *testing.T) {
 		{"timeout over interval", func(c *Config) {
 			c.BGP.Check.Interval, c.BGP.Check.Timeout = cluster.Duration(time.Second), cluster.Duration(2*time.Second)
 		}, ErrOption, "timeout"},
-		{"probe without func", func(c *Config) { c.Probes = []Probe{{Name: "relay"}} }, ErrOption, `"relay"`},
+		{"probe without func", func(c *Config) { c.Probes = []health.Probe{{Name: "relay"}} }, ErrOption, `"relay"`},
 		{"community", func(c *Config) { c.BGP.Communities = []string{"65536:1"} }, ErrOption, `"65536:1"`},
 		{"large community", func(c *Config) { c.BGP.LargeCommunities = []string{"1:2"} }, ErrOption, `"1:2"`},
 		{"router id", func(c *Config) { c.BGP.RouterID = netip.MustParseAddr("2001:db8::1") }, ErrOption, "router_id"},
@@ -174,9 +175,10 @@ func TestMetricsRegisterer(t *testing.T) {
 	}
 }
 
-// TestProbes runs each kind of local check against a live and a dead
-// target on loopback.
-func TestProbes(t *testing.T) {
+// TestCheckOnce: a round of the speaker's local checks passes when every
+// probe does, names the first failing probe and is bounded by the timeout.
+// The probes themselves are tested in package health.
+func TestCheckOnce(t *testing.T) {
 	ok := newHealthTarget(t)
 	dead := func() string { // a port that was just closed
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -188,32 +190,40 @@ func TestProbes(t *testing.T) {
 	}()
 	wrong := newHealthTarget(t)
 	wrong.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mainProbe := func(hc cluster.HealthCheck) health.Probe {
+		p, err := health.ForCheck(hc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
-		name  string
-		probe Probe
-		ok    bool
+		name   string
+		probes []health.Probe
+		ok     bool
+		failed string // name of the failing probe
 	}{
-		{"http up", HTTPProbe("http://"+ok.addr+"/healthz", 0), true},
-		{"http down", HTTPProbe("http://"+dead+"/healthz", 0), false},
-		{"http 503", HTTPProbe("http://"+wrong.addr+"/healthz", 200), false},
-		{"tcp up", TCPProbe(ok.addr), true},
-		{"tcp down", TCPProbe(dead), false},
-		{"tls against plain http", TLSProbe(ok.addr), false},
-		{"command true", CommandProbe("true"), true},
-		{"command false", CommandProbe("false"), false},
-		{"command too slow", CommandProbe("sleep", "5"), false},
-		{"command missing", CommandProbe(filepath.Join(t.TempDir(), "nope")), false},
+		{"http up", []health.Probe{mainProbe(cluster.HealthCheck{Target: ok.addr})}, true, ""},
+		{"http down", []health.Probe{mainProbe(cluster.HealthCheck{Target: dead})}, false, "http " + dead + "/healthz"},
+		{"http 503", []health.Probe{mainProbe(cluster.HealthCheck{Target: wrong.addr})}, false, "http " + wrong.addr + "/healthz"},
+		{"tcp and command", []health.Probe{health.TCP(ok.addr), health.Command("true")}, true, ""},
+		{"command fails after tcp", []health.Probe{health.TCP(ok.addr), health.Command("false")}, false, "command false"},
+		{"command too slow", []health.Probe{health.Command("sleep", "5")}, false, "command sleep"},
+		{"command missing", []health.Probe{health.Command(filepath.Join(t.TempDir(), "nope"))}, false, "command "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cs := checkSettings{timeout: 300 * time.Millisecond, probes: []Probe{tt.probe}}
+			cs := checkSettings{timeout: 300 * time.Millisecond, probes: tt.probes}
 			start := time.Now()
 			r := checkOnce(context.Background(), cs)
 			if r.ok != tt.ok {
 				t.Errorf("ok = %v (%s), want %v", r.ok, r.detail, tt.ok)
 			}
-			if !r.ok && !strings.HasPrefix(r.detail, tt.probe.Name) {
-				t.Errorf("detail %q does not name the probe %q", r.detail, tt.probe.Name)
+			if !r.ok && !strings.HasPrefix(r.detail, tt.failed) {
+				t.Errorf("detail %q does not name the probe %q", r.detail, tt.failed)
+			}
+			if (r.err() == nil) != r.ok {
+				t.Errorf("err() = %v with ok %v", r.err(), r.ok)
 			}
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("check took %s, want it bounded by the timeout", d)

@@ -3,6 +3,9 @@ package bgp
 import (
 	"fmt"
 	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/health"
 )
 
 // Phase is where the speaker's announcement stands.
@@ -32,26 +35,27 @@ type machine struct {
 	gshutWait   time.Duration
 	minInterval time.Duration
 
-	healthy        bool
-	okRun, failRun int
-	lastCheck      string // why the last check failed
-	accepting      bool
-	held           string // operator withdraw reason; "" when not held
-	stopping       bool
-	phase          Phase
-	withdrawnAt    time.Time // zero before the first withdraw
-	gshutUntil     time.Time
-	plannedReason  string // why the graceful shutdown began
-	reason         string // why the phase last changed
-	changedAt      time.Time
-	plannedKind    string
-	lastKind       string // kind of the last withdraw: health, drain, operator, shutdown
+	local         *health.RiseFall // local health after rise/fall
+	passes        int              // passing checks in a row since the last failure or withdraw
+	lastCheck     string           // why the last check failed
+	accepting     bool
+	held          string // operator withdraw reason; "" when not held
+	stopping      bool
+	phase         Phase
+	withdrawnAt   time.Time // zero before the first withdraw
+	gshutUntil    time.Time
+	plannedReason string // why the graceful shutdown began
+	reason        string // why the phase last changed
+	changedAt     time.Time
+	plannedKind   string
+	lastKind      string // kind of the last withdraw: health, drain, operator, shutdown
 }
 
 func newMachine(cs checkSettings, gshutWait, minInterval time.Duration, accepting bool, now time.Time) *machine {
 	return &machine{
 		rise: cs.rise, fall: cs.fall,
 		gshutWait: gshutWait, minInterval: minInterval,
+		local:     health.NewRiseFall(cs.rise, cs.fall, cluster.Unknown),
 		accepting: accepting,
 		phase:     PhaseWithdrawn,
 		reason:    "starting: waiting for local health",
@@ -62,21 +66,18 @@ func newMachine(cs checkSettings, gshutWait, minInterval time.Duration, acceptin
 // check records one health check result. Health rises after rise passes
 // in a row and falls after fall failures in a row.
 func (m *machine) check(r checkResult) {
+	m.local.Observe(r.err())
 	if r.ok {
-		m.okRun++
-		m.failRun = 0
-		if !m.healthy && m.okRun >= m.rise {
-			m.healthy = true
-		}
+		m.passes++
 		return
 	}
-	m.failRun++
-	m.okRun = 0
+	m.passes = 0
 	m.lastCheck = r.detail
-	if m.healthy && m.failRun >= m.fall {
-		m.healthy = false
-	}
 }
+
+// healthy reports the local health after rise/fall; false until the first
+// rise passes.
+func (m *machine) healthy() bool { return m.local.Up() }
 
 // Withdraw kinds, the label of the withdraw counter.
 const (
@@ -90,7 +91,7 @@ const (
 // kind of withdraw and why.
 func (m *machine) want() (ok bool, kind, why string) {
 	switch {
-	case !m.healthy:
+	case !m.healthy():
 		return false, kindHealth, "local health failed: " + m.lastCheck
 	case m.stopping:
 		return false, kindShutdown, "shutdown"
@@ -109,7 +110,7 @@ func (m *machine) step(now time.Time) action {
 	switch m.phase {
 	case PhaseAnnounced:
 		switch {
-		case !m.healthy:
+		case !m.healthy():
 			// A node that cannot serve leaves at once, no grace.
 			return m.withdraw(now, kind, why)
 		case !want:
@@ -121,7 +122,7 @@ func (m *machine) step(now time.Time) action {
 		}
 	case PhaseGracefulShutdown:
 		switch {
-		case !m.healthy:
+		case !m.healthy():
 			return m.withdraw(now, kind, why)
 		case want:
 			// Undrained before the wait ended: nothing was withdrawn, so
@@ -133,9 +134,9 @@ func (m *machine) step(now time.Time) action {
 			return m.withdraw(now, m.plannedKind, m.plannedReason)
 		}
 	case PhaseWithdrawn:
-		if want && m.okRun >= m.rise && !now.Before(m.holdUntil()) {
+		if want && m.passes >= m.rise && !now.Before(m.holdUntil()) {
 			m.phase = PhaseAnnounced
-			m.set(now, fmt.Sprintf("healthy (%d checks in a row) and accepting", m.okRun))
+			m.set(now, fmt.Sprintf("healthy (%d checks in a row) and accepting", m.passes))
 			return actAnnounce
 		}
 	}
@@ -147,7 +148,7 @@ func (m *machine) withdraw(now time.Time, kind, why string) action {
 	m.withdrawnAt = now
 	// Hold-down: rise fresh passes are needed after every withdraw, even a
 	// planned one with health intact.
-	m.okRun = 0
+	m.passes = 0
 	m.lastKind = kind
 	m.set(now, why)
 	return actWithdraw
@@ -173,7 +174,7 @@ func (m *machine) wake() time.Time {
 	case PhaseGracefulShutdown:
 		return m.gshutUntil
 	case PhaseWithdrawn:
-		if want, _, _ := m.want(); want && m.okRun >= m.rise {
+		if want, _, _ := m.want(); want && m.passes >= m.rise {
 			return m.holdUntil()
 		}
 	}

@@ -266,10 +266,10 @@ func (l *loop) do(act action) {
 }
 
 func (l *loop) check(res checkResult) {
-	was := l.m.healthy
+	was := l.m.healthy()
 	l.m.check(res)
-	if l.m.healthy != was {
-		if l.m.healthy {
+	if l.m.healthy() != was {
+		if l.m.healthy() {
 			l.sp.log.Info("bgp local health up", "rise", l.m.rise)
 			l.sp.metrics.healthy.Set(1)
 		} else {

@@ -53,7 +53,7 @@ func (l *loop) status(ctx context.Context) Status {
 	m := l.m
 	st := Status{
 		Phase:      m.phase,
-		Healthy:    m.healthy,
+		Healthy:    m.healthy(),
 		Accepting:  m.accepting,
 		Held:       m.held,
 		LastChange: m.changedAt,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/bgp"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/health"
 	"github.com/meridian-traffic/meridian/node"
 	"github.com/meridian-traffic/meridian/relay"
 )
@@ -80,7 +81,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	// The speaker's local health includes a real allocation on this node's
 	// relay: the route goes when the relay cannot serve.
 	speaker, err := bgp.NewPart(bgp.Config{
-		Probes: []bgp.Probe{{Name: "relay", Check: relays.Probe}},
+		Probes: []health.Probe{{Name: "relay", Check: relays.Probe}},
 		Logger: logger.With("part", "bgp"), Registerer: reg,
 	})
 	if err != nil {
