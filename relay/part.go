@@ -28,6 +28,9 @@ type Part struct {
 
 	mu  sync.Mutex
 	cur *runningRelay
+	// startErr is why the relay the site asks for did not start; cleared
+	// when one starts or the node leaves the site.
+	startErr error
 }
 
 type runningRelay struct {
@@ -55,6 +58,7 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	defer p.mu.Unlock()
 	if snap == nil || self == nil {
 		p.stopLocked()
+		p.startErr = nil
 		return
 	}
 	cfg := p.base
@@ -71,8 +75,10 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 		p.stopLocked()
 		if err := p.startLocked(ctx, cfg); err != nil {
 			p.base.logger().Error("relay: not started", "node", self.Name, "err", err)
+			p.startErr = fmt.Errorf("relay not started: %w", err)
 			return
 		}
+		p.startErr = nil
 	}
 	if draining != p.cur.r.Draining() {
 		if err := p.cur.r.SetDraining(draining, alternate); err != nil {
@@ -177,20 +183,22 @@ func (s Stats) FillHeartbeat(hb *dirapi.Heartbeat) {
 	slices.SortFunc(hb.RelayUsers, func(a, b dirapi.RelayUser) int { return strings.Compare(a.User, b.User) })
 }
 
-// Check fails when the node should run a relay and it is not running, so
-// the node's health endpoint reports it.
+// Check fails when the node should run a relay and it does not serve:
+// it failed to start, it stopped, or one of its listeners (UDP, TCP, TLS)
+// stopped serving; the error names the listener. The node's health
+// endpoint reports it, so the director stops sending clients here.
 func (p *Part) Check(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		return nil // no site yet, or the node was removed: nothing to serve
+		return p.startErr // nil with no site yet, or the node removed: nothing to serve
 	}
 	select {
 	case <-p.cur.done:
 		return fmt.Errorf("relay stopped: %v", p.cur.err)
 	default:
-		return nil
 	}
+	return p.cur.r.Serving()
 }
 
 // Probe allocates on the running relay over UDP, end to end: the BGP

@@ -46,6 +46,7 @@ type Relay struct {
 	runOnce   sync.Once
 	closeOnce sync.Once
 	closed    chan struct{}
+	stopping  atomic.Bool   // set when shutdown starts: listener errors from then on are expected
 	done      chan struct{} // closed when Run's goroutines have stopped
 	engine    engine
 }
@@ -126,7 +127,7 @@ func (r *Relay) bind() error {
 			if err != nil {
 				return fmt.Errorf("listen udp %s: %w", addr, err)
 			}
-			r.udp = append(r.udp, newUDPListener(r, pc))
+			r.udp = append(r.udp, newUDPListener(r, pc, len(r.udp), n))
 		}
 	}
 	tcpNet := "tcp4"
@@ -139,7 +140,7 @@ func (r *Relay) bind() error {
 		if err != nil {
 			return fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
-		r.listeners = append(r.listeners, newTCPListener(r, l))
+		r.listeners = append(r.listeners, newTCPListener(r, l, TransportTCP))
 	}
 	if r.cfg.CertFile != "" && rc.TLSPort != -1 {
 		cert, err := tls.LoadX509KeyPair(r.cfg.CertFile, r.cfg.KeyFile)
@@ -152,7 +153,7 @@ func (r *Relay) bind() error {
 			return fmt.Errorf("listen tls %s: %w", addr, err)
 		}
 		tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		r.listeners = append(r.listeners, newTCPListener(r, tl))
+		r.listeners = append(r.listeners, newTCPListener(r, tl, TransportTLS))
 	}
 	return nil
 }
@@ -234,6 +235,7 @@ func (r *Relay) Close() error {
 }
 
 func (r *Relay) shutdown() {
+	r.stopping.Store(true)
 	r.mu.Lock()
 	eng := r.engine
 	r.engine = nil
