@@ -65,7 +65,7 @@ func TestPionWritesCountedUDP(t *testing.T) {
 	to := cli.LocalAddr().(*net.UDPAddr).AddrPort()
 	for _, tc := range pionWrites {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newUDPListener(nil, srv, 0, 1)
+			l := newUDPListener(nil, srv)
 			c := &relayConn{}
 			l.attach(to, c)
 			if _, err := l.WriteTo(tc.msg, cli.LocalAddr()); err != nil {
@@ -84,7 +84,7 @@ func TestPionWritesCountedTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tl := newTCPListener(nil, ln, TransportTCP)
+	tl := newTCPListener(nil, ln)
 	for _, tc := range pionWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			cli, err := net.Dial("tcp4", ln.Addr().String())

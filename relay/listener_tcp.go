@@ -35,9 +35,9 @@ type tcpListener struct {
 	closing chan struct{} // closed by closeAll: ends an accept backoff
 }
 
-func newTCPListener(r *Relay, l net.Listener, t Transport) *tcpListener {
+func newTCPListener(r *Relay, l net.Listener) *tcpListener {
 	tl := &tcpListener{Listener: l, r: r, conns: map[*tcpConn]struct{}{}, closing: make(chan struct{}),
-		state: newServeState(t, l.Addr(), 0, 1), acceptLog: logLimiter{every: acceptLogEvery}}
+		state: newServeState(TransportTCP, l.Addr(), 0, 1), acceptLog: logLimiter{every: acceptLogEvery}}
 	tl.alloc = allocator{r: r, gate: &tl.gate}
 	return tl
 }
@@ -195,7 +195,7 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 			}
 			return copy(p, f), nil
 		}
-		v := c.l.r.inspect(f, c.remote, c.rc.Load() != nil)
+		v := c.l.r.inspect(f, c.remote, c.l.state.transport, c.rc.Load() != nil)
 		if v.reply != nil {
 			if _, err := c.Write(v.reply); err != nil {
 				return 0, err

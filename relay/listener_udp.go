@@ -31,9 +31,9 @@ var (
 	_ clientLink     = (*udpListener)(nil)
 )
 
-func newUDPListener(r *Relay, conn *net.UDPConn, socket, sockets int) *udpListener {
+func newUDPListener(r *Relay, conn *net.UDPConn) *udpListener {
 	l := &udpListener{r: r, conn: conn, clients: map[netip.AddrPort]*relayConn{},
-		state: newServeState(TransportUDP, conn.LocalAddr(), socket, sockets)}
+		state: newServeState(TransportUDP, conn.LocalAddr(), 0, 1)}
 	l.alloc = allocator{r: r, gate: &l.gate}
 	return l
 }
@@ -60,7 +60,7 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 			return n, net.UDPAddrFromAddrPort(from), nil
 		}
-		v := l.r.inspect(p[:n], from, l.lookup(from) != nil)
+		v := l.r.inspect(p[:n], from, TransportUDP, l.lookup(from) != nil)
 		if v.reply != nil {
 			_, _ = l.conn.WriteToUDPAddrPort(v.reply, from)
 			continue
