@@ -46,8 +46,9 @@ type verdict struct {
 // works), refuses Allocate requests over quota or while draining with the
 // code a client expects, clamps LIFETIME to the configured bounds, and
 // notes ChannelBind requests for the fast path. Anything it does not
-// understand passes to pion untouched.
-func (r *Relay) inspect(p []byte, client netip.AddrPort, hasAllocation bool) verdict {
+// understand passes to pion untouched. over is the client's transport: a
+// drain's alternate is named for it.
+func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllocation bool) verdict {
 	pass := verdict{pass: true}
 	if len(p) < 20 || !stun.IsMessage(p) {
 		return pass
@@ -97,9 +98,9 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, hasAllocation bool) ver
 		if st := r.draining.Load(); st != nil {
 			r.refuse(ReasonDraining)
 			r.log.Info("turn allocation refused", "reason", ReasonDraining, "client", client, "user", user)
-			if st.alternate.IsValid() {
+			if alt := st.alternateFor(client.Addr(), over); alt.IsValid() {
 				return verdict{reply: errorReply(m, key, stun.CodeTryAlternate, &stun.AlternateServer{
-					IP: st.alternate.Addr().AsSlice(), Port: int(st.alternate.Port())})}
+					IP: alt.Addr().AsSlice(), Port: int(alt.Port())})}
 			}
 			return verdict{reply: errorReply(m, key, stun.CodeInsufficientCapacity, nil)}
 		}

@@ -18,6 +18,9 @@ var (
 	// ErrBadCredential is returned by ParseUsername for a username that is
 	// not "EXPIRY:USER".
 	ErrBadCredential = errors.New("malformed TURN REST username")
+	// ErrListenerDown is wrapped by Relay.Serving's error when a listener
+	// stopped serving while the relay runs.
+	ErrListenerDown = errors.New("relay listener not serving")
 	// ErrProbe is wrapped by every Probe failure.
 	ErrProbe = errors.New("relay probe failed")
 )

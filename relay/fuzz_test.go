@@ -40,8 +40,8 @@ func FuzzInspect(f *testing.F) {
 		live: map[uint64]*relayConn{}, perUser: map[string]int{}}
 	client := netip.MustParseAddrPort("192.0.2.9:4000")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r.inspect(b, client, false)
-		r.inspect(b, client, true)
+		r.inspect(b, client, TransportUDP, false)
+		r.inspect(b, client, TransportTCP, true)
 		// The TCP framer must not panic either.
 		c := &tcpConn{br: bufio.NewReader(bytes.NewReader(b)), fbuf: make([]byte, maxTCPFrame)}
 		for {

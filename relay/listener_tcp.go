@@ -22,20 +22,35 @@ type tcpListener struct {
 	gate  allocGate
 	alloc allocator
 
-	mu     sync.Mutex
-	conns  map[*tcpConn]struct{}
-	closed bool
+	// state is whether the accept loop still runs; acceptErrors counts the
+	// temporary accept errors it rode out, logged through acceptLog.
+	state        serveState
+	acceptErrors atomic.Uint64
+	acceptLog    logLimiter
+	errsSince    int // temporary errors since the last accepted connection; accept loop only
+
+	mu      sync.Mutex
+	conns   map[*tcpConn]struct{}
+	closed  bool
+	closing chan struct{} // closed by closeAll: ends an accept backoff
 }
 
 func newTCPListener(r *Relay, l net.Listener) *tcpListener {
-	t := &tcpListener{Listener: l, r: r, conns: map[*tcpConn]struct{}{}}
-	t.alloc = allocator{r: r, gate: &t.gate}
-	return t
+	tl := &tcpListener{Listener: l, r: r, conns: map[*tcpConn]struct{}{}, closing: make(chan struct{}),
+		state: newServeState(TransportTCP, l.Addr(), 0, 1), acceptLog: logLimiter{every: acceptLogEvery}}
+	tl.alloc = allocator{r: r, gate: &tl.gate}
+	return tl
 }
 
+// Accept returns the next connection. Temporary errors (out of file
+// descriptors, a connection aborted in the queue) are counted, logged at
+// most once a second and ridden out with a growing pause, as
+// net/http.Server does; any other error ends pion's accept loop, and the
+// listener is recorded as no longer serving.
 func (l *tcpListener) Accept() (net.Conn, error) {
-	nc, err := l.Listener.Accept()
+	nc, err := l.acceptRetrying()
 	if err != nil {
+		l.r.stopped(&l.state, err)
 		return nil, err
 	}
 	remote, _ := addrPortOf(nc.RemoteAddr())
@@ -44,10 +59,47 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 	defer l.mu.Unlock()
 	if l.closed {
 		_ = nc.Close()
+		l.state.stop(net.ErrClosed)
 		return nil, net.ErrClosed
 	}
 	l.conns[c] = struct{}{}
 	return c, nil
+}
+
+// acceptRetrying accepts from the wrapped listener through temporary
+// errors.
+func (l *tcpListener) acceptRetrying() (net.Conn, error) {
+	var delay time.Duration
+	for {
+		nc, err := l.Listener.Accept()
+		if err == nil {
+			if l.errsSince > 0 {
+				if ok, suppressed := l.acceptLog.allow(time.Now()); ok {
+					l.r.log.Warn("relay listener accepting again", "listener", l.state.name,
+						"errors", l.errsSince, "suppressed", suppressed)
+				}
+				l.errsSince = 0
+			}
+			return nc, nil
+		}
+		if !temporaryAcceptError(err) {
+			return nil, err
+		}
+		l.acceptErrors.Add(1)
+		l.errsSince++
+		delay = nextBackoff(delay)
+		if ok, suppressed := l.acceptLog.allow(time.Now()); ok {
+			l.r.log.Warn("relay accept error; retrying", "listener", l.state.name, "err", err,
+				"retry_in", delay, "suppressed", suppressed)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-l.closing:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
+	}
 }
 
 // closeAll closes the listener and every connection it accepted: pion
@@ -55,6 +107,9 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 func (l *tcpListener) closeAll() {
 	_ = l.Listener.Close()
 	l.mu.Lock()
+	if !l.closed {
+		close(l.closing)
+	}
 	l.closed = true
 	conns := make([]*tcpConn, 0, len(l.conns))
 	for c := range l.conns {
@@ -140,7 +195,7 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 			}
 			return copy(p, f), nil
 		}
-		v := c.l.r.inspect(f, c.remote, c.rc.Load() != nil)
+		v := c.l.r.inspect(f, c.remote, c.l.state.transport, c.rc.Load() != nil)
 		if v.reply != nil {
 			if _, err := c.Write(v.reply); err != nil {
 				return 0, err

@@ -17,6 +17,7 @@ type udpListener struct {
 	gate  allocGate
 	alloc allocator
 	held  bool // gate held for the request last returned; reader only
+	state serveState
 
 	mu      sync.RWMutex
 	clients map[netip.AddrPort]*relayConn
@@ -31,14 +32,16 @@ var (
 )
 
 func newUDPListener(r *Relay, conn *net.UDPConn) *udpListener {
-	l := &udpListener{r: r, conn: conn, clients: map[netip.AddrPort]*relayConn{}}
+	l := &udpListener{r: r, conn: conn, clients: map[netip.AddrPort]*relayConn{},
+		state: newServeState(TransportUDP, conn.LocalAddr(), 0, 1)}
 	l.alloc = allocator{r: r, gate: &l.gate}
 	return l
 }
 
 // ReadFrom returns the next request for pion. ChannelData of bound
 // channels is relayed here and never reaches pion; refused Allocate
-// requests are answered here.
+// requests are answered here. An error ends pion's read loop, so the
+// listener is recorded as no longer serving.
 func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 	if l.held {
 		l.held = false
@@ -47,6 +50,7 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, from, err := l.conn.ReadFromUDPAddrPort(p)
 		if err != nil {
+			l.r.stopped(&l.state, err)
 			return 0, nil, err
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
@@ -56,7 +60,7 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 			return n, net.UDPAddrFromAddrPort(from), nil
 		}
-		v := l.r.inspect(p[:n], from, l.lookup(from) != nil)
+		v := l.r.inspect(p[:n], from, TransportUDP, l.lookup(from) != nil)
 		if v.reply != nil {
 			_, _ = l.conn.WriteToUDPAddrPort(v.reply, from)
 			continue

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,6 +29,10 @@ type Part struct {
 
 	mu  sync.Mutex
 	cur *runningRelay
+	// startErr is why the relay the site asks for did not start; cleared
+	// when one starts or the node leaves the site.
+	startErr error
+	loc      cluster.Locator // for the alternates' selection engine; nil = none
 }
 
 type runningRelay struct {
@@ -55,6 +60,7 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	defer p.mu.Unlock()
 	if snap == nil || self == nil {
 		p.stopLocked()
+		p.startErr = nil
 		return
 	}
 	cfg := p.base
@@ -65,20 +71,33 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	cfg.Relay = self.Relay
 	cfg.Realm = realm(snap.Config.Zone)
 	draining := !snap.Accepting(self)
-	alternate := alternateRelay(snap, self)
 
 	if p.cur == nil || !sameRelay(p.cur.cfg, cfg) {
 		p.stopLocked()
 		if err := p.startLocked(ctx, cfg); err != nil {
 			p.base.logger().Error("relay: not started", "node", self.Name, "err", err)
+			p.startErr = fmt.Errorf("relay not started: %w", err)
 			return
 		}
+		p.startErr = nil
 	}
-	if draining != p.cur.r.Draining() {
-		if err := p.cur.r.SetDraining(draining, alternate); err != nil {
-			p.base.logger().Error("relay: drain", "err", err)
-		}
+	// While draining, every snapshot renews the alternates: they follow
+	// the other nodes' health.
+	if draining {
+		p.cur.r.SetDrainingBy(true, alternates(snap, self.Name, p.loc))
+	} else if p.cur.r.Draining() {
+		p.cur.r.SetDrainingBy(false, nil)
 	}
+}
+
+// SetLocator gives the selection engine that picks a drained relay's
+// alternates a GeoIP Locator (geo and timezone methods); without one they
+// fall back to weighted choice, as the engine does. It takes effect with
+// the next snapshot.
+func (p *Part) SetLocator(loc cluster.Locator) {
+	p.mu.Lock()
+	p.loc = loc
+	p.mu.Unlock()
 }
 
 func (p *Part) startLocked(ctx context.Context, cfg Config) error {
@@ -177,20 +196,22 @@ func (s Stats) FillHeartbeat(hb *dirapi.Heartbeat) {
 	slices.SortFunc(hb.RelayUsers, func(a, b dirapi.RelayUser) int { return strings.Compare(a.User, b.User) })
 }
 
-// Check fails when the node should run a relay and it is not running, so
-// the node's health endpoint reports it.
+// Check fails when the node should run a relay and it does not serve:
+// it failed to start, it stopped, or one of its listeners (UDP, TCP, TLS)
+// stopped serving; the error names the listener. The node's health
+// endpoint reports it, so the director stops sending clients here.
 func (p *Part) Check(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		return nil // no site yet, or the node was removed: nothing to serve
+		return p.startErr // nil with no site yet, or the node removed: nothing to serve
 	}
 	select {
 	case <-p.cur.done:
 		return fmt.Errorf("relay stopped: %v", p.cur.err)
 	default:
-		return nil
 	}
+	return p.cur.r.Serving()
 }
 
 // Probe allocates on the running relay over UDP, end to end: the BGP
@@ -210,17 +231,64 @@ func sameRelay(a, b Config) bool {
 	return a.Address == b.Address && a.Realm == b.Realm && reflect.DeepEqual(a.Relay, b.Relay)
 }
 
-// alternateRelay names another node for drained clients' 300 Try
-// Alternate: the first up, accepting node with an IPv4 relay, else none.
-func alternateRelay(snap *cluster.Snapshot, self *cluster.Node) string {
-	for i := range snap.Config.Nodes {
-		n := &snap.Config.Nodes[i]
-		if n.Name == self.Name || !n.IPv4.IsValid() || !snap.Accepting(n) || snap.Node(n.Name).Health != cluster.Up {
-			continue
+// alternates asks the site's selection engine, as DNS would answer it,
+// where each client of a drained relay should go instead: the engine runs
+// on snap with the node self counted as drained, so it is never chosen.
+// The answer is the chosen node's address in the client's family and its
+// relay port for the client's transport (UDP, TCP or TLS); for the anycast
+// method, the site's anycast address and relay ports. None when the engine
+// has no candidate with such an address.
+func alternates(snap *cluster.Snapshot, self string, loc cluster.Locator) AlternateFunc {
+	s := *snap
+	s.Nodes = make([]cluster.NodeState, 0, len(snap.Nodes)+1)
+	found := false
+	for _, st := range snap.Nodes {
+		if st.Name == self {
+			st.Drained, found = true, true
 		}
-		return netip.AddrPortFrom(n.IPv4, uint16(n.Relay.UDPPort)).String()
+		s.Nodes = append(s.Nodes, st)
 	}
-	return ""
+	if !found {
+		s.Nodes = append(s.Nodes, cluster.NodeState{Name: self, Health: cluster.Unknown, Drained: true})
+	}
+	eng := cluster.NewEngine(&s, loc)
+	return func(client netip.Addr, t Transport) (netip.AddrPort, bool) {
+		client = client.Unmap()
+		var d cluster.Decision
+		eng.Select(cluster.Query{Client: client, SourceBits: client.BitLen(), Now: time.Now()}, &d)
+		if d.Anycast {
+			v4, v6 := eng.Anycast()
+			a := v4
+			if client.Is6() {
+				a = v6
+			}
+			if !a.IsValid() {
+				return netip.AddrPort{}, false
+			}
+			return netip.AddrPortFrom(a, relayPort(s.Config.Relay, t)), true
+		}
+		for _, n := range d.Chosen() {
+			a := n.IPv4
+			if client.Is6() {
+				a = n.IPv6
+			}
+			if n.Name != self && a.IsValid() {
+				return netip.AddrPortFrom(a, relayPort(n.Relay, t)), true
+			}
+		}
+		return netip.AddrPort{}, false
+	}
+}
+
+// relayPort is rc's listener port for transport t.
+func relayPort(rc cluster.Relay, t Transport) uint16 {
+	switch t {
+	case TransportTCP:
+		return uint16(rc.TCPPort)
+	case TransportTLS:
+		return uint16(rc.TLSPort)
+	}
+	return uint16(rc.UDPPort)
 }
 
 // realm is the zone without its trailing dot, as TURN clients write it.

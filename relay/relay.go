@@ -46,6 +46,7 @@ type Relay struct {
 	runOnce   sync.Once
 	closeOnce sync.Once
 	closed    chan struct{}
+	stopping  atomic.Bool   // set when shutdown starts: listener errors from then on are expected
 	done      chan struct{} // closed when Run's goroutines have stopped
 	engine    engine
 }
@@ -56,6 +57,24 @@ type totals struct {
 
 type drainState struct {
 	alternate netip.AddrPort // invalid when none
+	choose    AlternateFunc  // when set, names the alternate per client instead
+}
+
+// AlternateFunc names the server a draining relay sends one client to in
+// its 300 Try Alternate, for the transport the client came over; false
+// when there is none (the client gets 508 Insufficient Capacity).
+type AlternateFunc func(client netip.Addr, t Transport) (netip.AddrPort, bool)
+
+// alternateFor is the alternate server of client, invalid when none.
+func (st *drainState) alternateFor(client netip.Addr, t Transport) netip.AddrPort {
+	if st.choose == nil {
+		return st.alternate
+	}
+	ap, ok := st.choose(client.Unmap(), t)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // New validates cfg and binds the relay's listeners. Nothing is served
@@ -126,7 +145,9 @@ func (r *Relay) bind() error {
 			if err != nil {
 				return fmt.Errorf("listen udp %s: %w", addr, err)
 			}
-			r.udp = append(r.udp, newUDPListener(r, pc))
+			u := newUDPListener(r, pc)
+			u.state = newServeState(TransportUDP, pc.LocalAddr(), len(r.udp), n)
+			r.udp = append(r.udp, u)
 		}
 	}
 	tcpNet := "tcp4"
@@ -152,7 +173,9 @@ func (r *Relay) bind() error {
 			return fmt.Errorf("listen tls %s: %w", addr, err)
 		}
 		tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		r.listeners = append(r.listeners, newTCPListener(r, tl))
+		t := newTCPListener(r, tl)
+		t.state = newServeState(TransportTLS, tl.Addr(), 0, 1)
+		r.listeners = append(r.listeners, t)
 	}
 	return nil
 }
@@ -234,6 +257,7 @@ func (r *Relay) Close() error {
 }
 
 func (r *Relay) shutdown() {
+	r.stopping.Store(true)
 	r.mu.Lock()
 	eng := r.engine
 	r.engine = nil
@@ -288,6 +312,21 @@ func (r *Relay) SetDraining(draining bool, alternate string) error {
 	r.draining.Store(st)
 	r.log.Info("relay draining", "alternate", alternate)
 	return nil
+}
+
+// SetDrainingBy is SetDraining with the alternate chosen for each refused
+// client by choose (nil: none, 508). Called again while draining, it only
+// replaces the choice.
+func (r *Relay) SetDrainingBy(draining bool, choose AlternateFunc) {
+	if !draining {
+		if r.draining.Swap(nil) != nil {
+			r.log.Info("relay accepting new allocations")
+		}
+		return
+	}
+	if r.draining.Swap(&drainState{choose: choose}) == nil {
+		r.log.Info("relay draining", "alternate", "chosen per client")
+	}
 }
 
 // Draining reports whether the relay refuses new allocations.

@@ -97,10 +97,12 @@ var (
 	descDropped          = prometheus.NewDesc("meridian_relay_dropped_packets_total", "Packets dropped by a bandwidth cap or the peer filter.", nil, nil)
 	descRefusals         = prometheus.NewDesc("meridian_relay_refusals_total", "Requests refused, by reason.", []string{"reason"}, nil)
 	descDraining         = prometheus.NewDesc("meridian_relay_draining", "1 while the relay refuses new allocations.", nil, nil)
+	descAcceptErrors     = prometheus.NewDesc("meridian_relay_accept_errors_total", "Temporary accept errors ridden out by the TCP and TLS listeners, by listener (tcp, tls).", []string{"listener"}, nil)
+	descListenerUp       = prometheus.NewDesc("meridian_relay_listener_up", "1 while every socket of the listener (udp, tcp, tls) serves, 0 once one stopped.", []string{"listener"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAllocations, descAllocationsTotal, descBytes, descPackets, descDropped, descRefusals, descDraining} {
+	for _, d := range []*prometheus.Desc{descAllocations, descAllocationsTotal, descBytes, descPackets, descDropped, descRefusals, descDraining, descAcceptErrors, descListenerUp} {
 		ch <- d
 	}
 }
@@ -122,4 +124,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		draining = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
+
+	acceptErrors := map[Transport]uint64{}
+	for _, l := range c.r.listeners {
+		acceptErrors[l.state.transport] += l.acceptErrors.Load()
+	}
+	for t, n := range acceptErrors {
+		ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(n), string(t))
+	}
+	up := map[Transport]float64{}
+	for _, s := range c.r.serveStates() {
+		if _, seen := up[s.transport]; !seen {
+			up[s.transport] = 1
+		}
+		if s.failure() != nil {
+			up[s.transport] = 0
+		}
+	}
+	for t, v := range up {
+		ch <- prometheus.MustNewConstMetric(descListenerUp, prometheus.GaugeValue, v, string(t))
+	}
 }
