@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/api/client/clienttest"
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director/client"
-	"github.com/meridian-traffic/meridian/director/client/clienttest"
 	"github.com/meridian-traffic/meridian/relay"
 )
 
