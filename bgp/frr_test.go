@@ -329,7 +329,7 @@ func TestFRRNode(t *testing.T) {
 	b.Check.Timeout = min(b.Check.Timeout, b.Check.Interval)
 	b.GracefulShutdown, b.MinAnnounceInterval = 0, 0 // no waits unless a test sets them
 	sp, err := New(Config{
-		BGP: b,
+		BGP:          b,
 		Anycast:      []netip.Prefix{netip.MustParsePrefix(frrPrefix)},
 		ConnectRetry: time.Second,
 		Logger:       logger,
