@@ -319,14 +319,17 @@ func TestFRRNode(t *testing.T) {
 	}
 	defer h.close()
 	logger := newStderrLogger()
+	b := cluster.DefaultBGP()
+	b.ASN, b.RouterID = speakerASN, netip.MustParseAddr(nodeAddr)
+	nb := cluster.DefaultBGPNeighbor()
+	nb.Address, nb.Port, nb.ASN = netip.MustParseAddr(frrAddr), frrBGPPort, routerASN
+	nb.Hold, nb.Keepalive = cluster.Duration(9*time.Second), cluster.Duration(3*time.Second)
+	b.Neighbors = []cluster.BGPNeighbor{nb}
+	b.Check.Target, b.Check.Interval, b.Check.Rise, b.Check.Fall = h.addr, cluster.Duration(frrInterval), frrRise, frrFall
+	b.Check.Timeout = min(b.Check.Timeout, b.Check.Interval)
+	b.GracefulShutdown, b.MinAnnounceInterval = 0, 0 // no waits unless a test sets them
 	sp, err := New(Config{
-		BGP: cluster.BGP{
-			ASN:       speakerASN,
-			RouterID:  netip.MustParseAddr(nodeAddr),
-			Neighbors: []cluster.BGPNeighbor{{Address: netip.MustParseAddr(frrAddr), Port: frrBGPPort, ASN: routerASN, Hold: cluster.Duration(9 * time.Second), Keepalive: cluster.Duration(3 * time.Second)}},
-			Check: cluster.HealthCheck{Kind: cluster.HealthHTTP, Target: h.addr, Path: "/healthz",
-				Interval: cluster.Duration(frrInterval), Rise: frrRise, Fall: frrFall},
-		},
+		BGP:          b,
 		Anycast:      []netip.Prefix{netip.MustParsePrefix(frrPrefix)},
 		ConnectRetry: time.Second,
 		Logger:       logger,

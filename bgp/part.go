@@ -65,10 +65,7 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 		p.stopLocked()
 		return
 	}
-	accepting := self.Accepting
-	if snap != nil && snap.Node(self.Name).Drained {
-		accepting = false
-	}
+	accepting := snap.Accepting(self)
 	held := ""
 	if snap != nil {
 		held = snap.Node(self.Name).Withdrawn
@@ -91,9 +88,6 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	full.Draining = full.Draining || held != ""
 	if len(cfg.Command) > 0 { // the site's command check, else the wiring's
 		full.Command = cfg.Command
-	}
-	if full.ConnectRetry == 0 {
-		full.ConnectRetry = cfg.ConnectRetry
 	}
 	full.shared = p.metrics
 	sp, err := New(full)

@@ -265,22 +265,17 @@ func speakerConfig(u *upstream, health string, prefixes ...string) Config {
 	for _, p := range prefixes {
 		ps = append(ps, netip.MustParsePrefix(p))
 	}
-	return Config{
-		BGP: cluster.BGP{
-			ASN:      speakerASN,
-			RouterID: netip.MustParseAddr("10.255.0.2"),
-			Neighbors: []cluster.BGPNeighbor{{
-				Address: netip.MustParseAddr("127.0.0.1"), Port: u.port, ASN: routerASN,
-				Hold: cluster.Duration(9 * time.Second), Keepalive: cluster.Duration(3 * time.Second),
-			}},
-			Check: cluster.HealthCheck{
-				Kind: cluster.HealthHTTP, Target: health, Path: "/healthz",
-				Interval: cluster.Duration(100 * time.Millisecond), Rise: 1, Fall: 1,
-			},
-		},
-		Anycast:      ps,
-		ConnectRetry: time.Second,
-	}
+	b := cluster.DefaultBGP()
+	b.ASN, b.RouterID = speakerASN, netip.MustParseAddr("10.255.0.2")
+	nb := cluster.DefaultBGPNeighbor()
+	nb.Address, nb.Port, nb.ASN = netip.MustParseAddr("127.0.0.1"), u.port, routerASN
+	nb.Hold, nb.Keepalive = cluster.Duration(9*time.Second), cluster.Duration(3*time.Second)
+	b.Neighbors = []cluster.BGPNeighbor{nb}
+	b.Check.Target = health
+	b.Check.Interval, b.Check.Timeout = cluster.Duration(100*time.Millisecond), cluster.Duration(100*time.Millisecond)
+	b.Check.Rise, b.Check.Fall = 1, 1
+	b.GracefulShutdown, b.MinAnnounceInterval = 0, 0 // no waits unless a test sets them
+	return Config{BGP: b, Anycast: ps, ConnectRetry: time.Second}
 }
 
 // run starts sp and stops it at the end of the test; the returned func

@@ -129,11 +129,6 @@ func (sp *Speaker) Run(ctx context.Context) error {
 	}
 	sp.log.Info("bgp speaker started", "asn", sp.set.asn, "router_id", sp.set.routerID,
 		"listen", listenString(sp.set), "neighbors", len(sp.set.neighbors), "prefixes", sp.set.prefixes)
-	for _, p := range sp.set.prefixes {
-		if !sp.set.hasNeighborFor(p) {
-			sp.log.Warn("bgp prefix has no neighbor of its address family; it is never announced", "prefix", p)
-		}
-	}
 
 	var wake *time.Timer
 	wakeC := func() <-chan time.Time {

@@ -97,11 +97,10 @@ func NewEngine(snap *Snapshot, loc Locator) *Engine {
 // outage must never empty the answer).
 func candidates(site *Site, states map[string]*NodeState) (Pool, []*Node) {
 	up := func(n *Node) bool { s := states[n.Name]; return s != nil && s.Health == Up }
-	accepting := func(n *Node) bool { s := states[n.Name]; return n.Accepting && (s == nil || !s.Drained) }
 	pick := func(keep func(*Node) bool) []*Node {
 		var out []*Node
 		for i := range site.Nodes {
-			if n := &site.Nodes[i]; accepting(n) && keep(n) {
+			if n := &site.Nodes[i]; Accepting(n, states[n.Name]) && keep(n) {
 				out = append(out, n)
 			}
 		}
@@ -129,7 +128,7 @@ func srvNodes(site *Site, states map[string]*NodeState, pool Pool, nodes []*Node
 	out := append([]*Node(nil), nodes...)
 	for i := range site.Nodes {
 		n := &site.Nodes[i]
-		if s := states[n.Name]; n.Secondary && n.Accepting && s != nil && s.Health == Up && !s.Drained {
+		if s := states[n.Name]; n.Secondary && Accepting(n, s) && s != nil && s.Health == Up {
 			out = append(out, n)
 		}
 	}

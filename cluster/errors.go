@@ -38,7 +38,9 @@ func (e FieldError) Error() string {
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
 	}
-	b.WriteString(": ")
+	if b.Len() > 0 { // a value built by hand has no file
+		b.WriteString(": ")
+	}
 	if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")

@@ -45,11 +45,16 @@ func Parse(file string, data []byte) (*Site, error) {
 
 // checker collects problems while the raw file is turned into a Site.
 type checker struct {
-	file string
-	errs []FieldError
+	file     string
+	errs     []FieldError
+	reported map[string]bool // field paths with a problem
 }
 
 func (c *checker) add(p pos, field, format string, args ...any) {
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	c.reported[field] = true
 	c.errs = append(c.errs, FieldError{File: c.file, Line: p.line, Col: p.col, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 

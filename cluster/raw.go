@@ -95,6 +95,7 @@ type rawHealthCheck struct {
 	Timeout  val[string] `yaml:"timeout"`
 	Rise     val[int]    `yaml:"rise"`
 	Fall     val[int]    `yaml:"fall"`
+	at       pos         // the block's own mapping, when the file has one
 }
 
 type rawRelay struct {
@@ -147,6 +148,7 @@ type rawBGP struct {
 	Command             []val[string]  `yaml:"command"`
 	ConnectRetry        val[string]    `yaml:"connect_retry"`
 	Check               rawHealthCheck `yaml:"check"`
+	at                  pos            // the block's own mapping
 }
 
 type rawNeighbor struct {
@@ -158,12 +160,44 @@ type rawNeighbor struct {
 	Hold         val[string] `yaml:"hold"`
 	Keepalive    val[string] `yaml:"keepalive"`
 	Passive      val[bool]   `yaml:"passive"`
+	at           pos         // the neighbor's own mapping
 }
 
 // UnmarshalYAML keeps the node's own position, for errors about the node as
 // a whole (a required field that is absent).
 func (r *rawNode) UnmarshalYAML(n *yaml.Node) error {
 	type plain rawNode
+	if err := n.Decode((*plain)(r)); err != nil {
+		return err
+	}
+	r.at = pos{n.Line, n.Column}
+	return nil
+}
+
+// UnmarshalYAML keeps the block's own position, for problems of a field the
+// file leaves out.
+func (r *rawHealthCheck) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawHealthCheck
+	if err := n.Decode((*plain)(r)); err != nil {
+		return err
+	}
+	r.at = pos{n.Line, n.Column}
+	return nil
+}
+
+// UnmarshalYAML keeps the block's own position.
+func (r *rawBGP) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawBGP
+	if err := n.Decode((*plain)(r)); err != nil {
+		return err
+	}
+	r.at = pos{n.Line, n.Column}
+	return nil
+}
+
+// UnmarshalYAML keeps the neighbor's own position.
+func (r *rawNeighbor) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawNeighbor
 	if err := n.Decode((*plain)(r)); err != nil {
 		return err
 	}

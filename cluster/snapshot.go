@@ -80,10 +80,23 @@ func (s *Snapshot) Master(name string) MasterState {
 	return MasterState{Name: name, Health: Unknown}
 }
 
-// Accepting reports whether a node takes new clients: accepting in the
-// config and not drained at run time.
+// Accepting reports whether node n takes new clients: accepting in the
+// config and not drained at run time. st is n's run-time state, nil when
+// none is known (not drained). This is the one definition; every part asks
+// it, directly or through Snapshot.Accepting.
+func Accepting(n *Node, st *NodeState) bool {
+	return n.Accepting && (st == nil || !st.Drained)
+}
+
+// Accepting reports whether node n takes new clients under this snapshot's
+// run-time state (see the function Accepting). A nil snapshot knows no
+// state: the config alone decides.
 func (s *Snapshot) Accepting(n *Node) bool {
-	return n.Accepting && !s.Node(n.Name).Drained
+	if s == nil {
+		return Accepting(n, nil)
+	}
+	st := s.Node(n.Name)
+	return Accepting(n, &st)
 }
 
 // Encode returns the deterministic encoding of s: encoding/json writes

@@ -20,13 +20,6 @@ const (
 	MaxWeight  = 1_000_000
 )
 
-// Defaults, documented in zones/README.md.
-var defaultHealth = HealthCheck{
-	Kind: HealthHTTP, Path: "/healthz", Expect: 200,
-	Interval: Duration(time.Second), Timeout: Duration(500 * time.Millisecond),
-	Rise: 2, Fall: 3,
-}
-
 func (c *checker) site(r *rawSite) *Site {
 	s := &Site{}
 	s.Name = get(c, r.Site, "site", "")
@@ -51,11 +44,11 @@ func (c *checker) site(r *rawSite) *Site {
 		c.add(r.TrafficHostname.p, "traffic_hostname", "must differ from the support hostname")
 	}
 	s.TTL = TTLs{
-		Support:  get(c, r.TTL.Support, "ttl.support", 30),
-		Traffic:  get(c, r.TTL.Traffic, "ttl.traffic", 20),
-		Node:     get(c, r.TTL.Node, "ttl.node", 300),
-		SRV:      get(c, r.TTL.SRV, "ttl.srv", 60),
-		Negative: get(c, r.TTL.Negative, "ttl.negative", 30),
+		Support:  get(c, r.TTL.Support, "ttl.support", defaultTTL.Support),
+		Traffic:  get(c, r.TTL.Traffic, "ttl.traffic", defaultTTL.Traffic),
+		Node:     get(c, r.TTL.Node, "ttl.node", defaultTTL.Node),
+		SRV:      get(c, r.TTL.SRV, "ttl.srv", defaultTTL.SRV),
+		Negative: get(c, r.TTL.Negative, "ttl.negative", defaultTTL.Negative),
 	}
 	for i, v := range r.NS {
 		s.NS = append(s.NS, c.hostname(v, fmt.Sprintf("ns[%d]", i), "", true))
@@ -66,9 +59,9 @@ func (c *checker) site(r *rawSite) *Site {
 	s.SOA = SOA{
 		MName:   c.hostname(r.SOA.MName, "soa.mname", "", false),
 		RName:   c.hostname(r.SOA.RName, "soa.rname", "", false),
-		Refresh: get(c, r.SOA.Refresh, "soa.refresh", 3600),
-		Retry:   get(c, r.SOA.Retry, "soa.retry", 600),
-		Expire:  get(c, r.SOA.Expire, "soa.expire", 86400),
+		Refresh: get(c, r.SOA.Refresh, "soa.refresh", defaultSOA.Refresh),
+		Retry:   get(c, r.SOA.Retry, "soa.retry", defaultSOA.Retry),
+		Expire:  get(c, r.SOA.Expire, "soa.expire", defaultSOA.Expire),
 	}
 	if s.SOA.MName == "" && len(s.NS) > 0 {
 		s.SOA.MName = s.NS[0]
@@ -77,7 +70,7 @@ func (c *checker) site(r *rawSite) *Site {
 		s.SOA.RName = "hostmaster." + s.Zone
 	}
 	s.Health = c.health(r.Health, "health", defaultHealth)
-	s.Relay = c.relay(r.Relay, "relay", Relay{UDPPort: 3478, TCPPort: 3478, TLSPort: 5349, PortMin: 49152, PortMax: 65535})
+	s.Relay = c.relay(r.Relay, "relay", defaultRelay)
 	s.Selection = c.selection(r.Selection)
 	s.Masters = c.masters(r.Masters, s.Zone)
 	if len(r.Nodes) == 0 {
@@ -93,8 +86,8 @@ func (c *checker) site(r *rawSite) *Site {
 
 func (c *checker) selection(r rawSelection) Selection {
 	sel := Selection{
-		Method:  Method(get(c, r.Method, "selection.method", string(MethodGeo))),
-		Answers: c.intIn(r.Answers, "selection.answers", 1, 1, MaxAnswers),
+		Method:  Method(get(c, r.Method, "selection.method", string(defaultSelection.Method))),
+		Answers: c.intIn(r.Answers, "selection.answers", defaultSelection.Answers, 1, MaxAnswers),
 	}
 	if !contains(methods, sel.Method) {
 		c.add(r.Method.p, "selection.method", "%q: want one of %s", sel.Method, list(methods))
@@ -151,10 +144,10 @@ func (c *checker) node(r *rawNode, path string, s *Site) Node {
 		Region:    get(c, r.Region, path+".region", ""),
 		Lat:       c.floatIn(r.Lat, path+".lat", -90, 90),
 		Lon:       c.floatIn(r.Lon, path+".lon", -180, 180),
-		TimeZone:  get(c, r.TimeZone, path+".timezone", "UTC"),
-		Weight:    c.intIn(r.Weight, path+".weight", 100, 1, MaxWeight),
-		Accepting: get(c, r.Accepting, path+".accepting", true),
-		Secondary: get(c, r.Secondary, path+".secondary", false),
+		TimeZone:  get(c, r.TimeZone, path+".timezone", defaultNode.TimeZone),
+		Weight:    c.intIn(r.Weight, path+".weight", defaultNode.Weight, 1, MaxWeight),
+		Accepting: get(c, r.Accepting, path+".accepting", defaultNode.Accepting),
+		Secondary: get(c, r.Secondary, path+".secondary", defaultNode.Secondary),
 	}
 	if !r.Name.set {
 		c.add(r.at, path+".name", "required")
@@ -212,6 +205,13 @@ func (c *checker) node(r *rawNode, path string, s *Site) Node {
 	if r.BGP != nil {
 		b := c.bgp(r.BGP, path+".bgp", &n)
 		n.BGP = &b
+		// The check block was checked by health, field by field. A list
+		// index is only the file's while every prefix parsed.
+		aligned := len(n.Anycast) == len(r.Anycast)
+		keep := func(f string) bool {
+			return !strings.HasPrefix(f, "bgp.check.") && (aligned || !strings.HasPrefix(f, "anycast["))
+		}
+		c.rules(path, r, r.at, keep, func(add addFunc) { speakerRules(n.BGP, n.Anycast, add) })
 	}
 	return n
 }
@@ -221,28 +221,22 @@ func (c *checker) health(r rawHealthCheck, path string, def HealthCheck) HealthC
 		Kind:     HealthKind(get(c, r.Kind, path+".kind", string(def.Kind))),
 		Target:   get(c, r.Target, path+".target", def.Target),
 		Path:     get(c, r.Path, path+".path", def.Path),
-		Expect:   c.intIn(r.Expect, path+".expect", def.Expect, 100, 599),
-		Interval: c.duration(r.Interval, path+".interval", def.Interval, 10*time.Millisecond),
-		Rise:     c.intIn(r.Rise, path+".rise", def.Rise, 1, 100),
-		Fall:     c.intIn(r.Fall, path+".fall", def.Fall, 1, 100),
+		Expect:   get(c, r.Expect, path+".expect", def.Expect),
+		Interval: c.duration(r.Interval, path+".interval", def.Interval),
+		Rise:     get(c, r.Rise, path+".rise", def.Rise),
+		Fall:     get(c, r.Fall, path+".fall", def.Fall),
 	}
 	// An unset timeout never exceeds the interval: a 250ms interval alone
 	// must not be rejected for the 500ms default timeout.
-	h.Timeout = c.duration(r.Timeout, path+".timeout", min(def.Timeout, h.Interval), time.Millisecond)
-	if !contains(healthKinds, h.Kind) {
-		c.add(r.Kind.p, path+".kind", "%q: want one of %s", h.Kind, list(healthKinds))
+	h.Timeout = c.duration(r.Timeout, path+".timeout", min(def.Timeout, h.Interval))
+	// A field the file leaves out holds a default, checked where it was
+	// written (the table or the site's own block); only the timeout, which
+	// follows the interval, is checked either way.
+	set := map[string]bool{
+		"kind": r.Kind.set, "target": r.Target.set, "path": r.Path.set, "expect": r.Expect.set,
+		"interval": r.Interval.set, "timeout": true, "rise": r.Rise.set, "fall": r.Fall.set,
 	}
-	if h.Timeout > h.Interval {
-		c.add(r.Timeout.p, path+".timeout", "%s is longer than the interval %s", h.Timeout.D(), h.Interval.D())
-	}
-	if r.Target.set {
-		if _, _, err := net.SplitHostPort(h.Target); err != nil {
-			c.add(r.Target.p, path+".target", "%q: want host:port", h.Target)
-		}
-	}
-	if r.Path.set && !strings.HasPrefix(h.Path, "/") {
-		c.add(r.Path.p, path+".path", "%q: want an absolute path", h.Path)
-	}
+	c.rules(path, &r, r.at, func(f string) bool { return set[f] }, func(add addFunc) { healthRules(&h, add) })
 	return h
 }
 
@@ -402,7 +396,8 @@ func (c *checker) floatIn(v val[float64], path string, lo, hi float64) float64 {
 	return f
 }
 
-func (c *checker) duration(v val[string], path string, def Duration, least time.Duration) Duration {
+// duration reads a duration; its least value is a rule of the field.
+func (c *checker) duration(v val[string], path string, def Duration) Duration {
 	s := get(c, v, path, "")
 	if !v.set || v.err != nil {
 		return def
@@ -411,9 +406,6 @@ func (c *checker) duration(v val[string], path string, def Duration, least time.
 	if err != nil {
 		c.add(v.p, path, "%q: want a duration such as 250ms or 2s", s)
 		return def
-	}
-	if d < least {
-		c.add(v.p, path, "%s is shorter than the least allowed %s", d, least)
 	}
 	return Duration(d)
 }

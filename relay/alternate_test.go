@@ -133,7 +133,7 @@ func TestDrainAlternateFromEngine(t *testing.T) {
 		ports map[Transport]int
 	}{
 		{"prefix node up", false, "c", map[Transport]int{TransportUDP: 3600, TransportTCP: 3601, TransportTLS: 5601}},
-		{"prefix node down", true, "b", map[Transport]int{TransportUDP: DefaultPort, TransportTCP: DefaultPort, TransportTLS: DefaultTLSPort}},
+		{"prefix node down", true, "b", map[Transport]int{TransportUDP: cluster.DefaultTURNPort, TransportTCP: cluster.DefaultTURNPort, TransportTLS: cluster.DefaultTURNSPort}},
 	} {
 		snap, self := alternateSite(t, step.cDown)
 		p.Apply(ctx, snap, self)

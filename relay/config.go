@@ -12,12 +12,10 @@ import (
 	"github.com/meridian-traffic/meridian/cluster"
 )
 
-// Defaults for zero Config fields.
+// Defaults for zero wiring fields of Config. The site's relay settings
+// (Config.Relay) have their defaults in the site model (cluster.DefaultRelay)
+// and are never defaulted here.
 const (
-	DefaultPort    = 3478
-	DefaultTLSPort = 5349
-	DefaultPortMin = 49152
-	DefaultPortMax = 65535
 	// DefaultMaxCredentialTTL bounds how far in the future a credential may
 	// expire. coturn clients and the broker mint credentials valid for a
 	// day; anything further out is a forged or broken clock.
@@ -33,7 +31,7 @@ const (
 	defaultTCPWriteTimeout = 5 * time.Second
 )
 
-// Config is a relay's configuration. Zero values mean the documented
+// Config is a relay's configuration. Zero wiring fields mean the documented
 // defaults; New validates it.
 type Config struct {
 	// Address is the node's public address: clients reach the listeners
@@ -43,8 +41,9 @@ type Config struct {
 	// (a node behind 1:1 NAT). Default Address.
 	ListenAddress netip.Addr
 	// Relay holds the listener ports, the relay port range, AllowPeers and
-	// the quotas from the site file. UDPPort and TCPPort default to 3478,
-	// TLSPort to 5349; a port of -1 disables that listener.
+	// the quotas from the site file, complete with the site's defaults (a
+	// relay built outside a site starts from cluster.DefaultRelay). A port
+	// of -1 disables that listener.
 	Relay cluster.Relay
 	// Realm is the TURN realm: the site's zone. Required.
 	Realm string
@@ -102,31 +101,14 @@ func (c Config) withDefaults() (Config, error) {
 			return bad("relay secret %d is too short (want at least %d bytes)", i, cluster.MinPSKLen)
 		}
 	}
-	port := func(name string, p *int, def int) error {
-		switch {
-		case *p == 0:
-			*p = def
-		case *p == -1:
-		case *p < 1 || *p > 65535:
-			return fmt.Errorf("%w: %s %d out of range", ErrConfig, name, *p)
-		}
-		return nil
-	}
 	r := &c.Relay
 	for _, p := range []struct {
 		name string
-		v    *int
-		def  int
-	}{{"udp_port", &r.UDPPort, DefaultPort}, {"tcp_port", &r.TCPPort, DefaultPort}, {"tls_port", &r.TLSPort, DefaultTLSPort}} {
-		if err := port(p.name, p.v, p.def); err != nil {
-			return Config{}, err
+		v    int
+	}{{"udp_port", r.UDPPort}, {"tcp_port", r.TCPPort}, {"tls_port", r.TLSPort}} {
+		if p.v != -1 && (p.v < 1 || p.v > 65535) {
+			return bad("%s %d out of range (1-65535, or -1 for none)", p.name, p.v)
 		}
-	}
-	if r.PortMin == 0 {
-		r.PortMin = DefaultPortMin
-	}
-	if r.PortMax == 0 {
-		r.PortMax = DefaultPortMax
 	}
 	if r.PortMin < 1 || r.PortMax > 65535 || r.PortMin > r.PortMax {
 		return bad("relay port range %d-%d is invalid", r.PortMin, r.PortMax)

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 func TestConfigValidation(t *testing.T) {
 	good := func() Config {
-		return Config{Address: netip.MustParseAddr("198.51.100.7"), Realm: "support.example.com", Secrets: [][]byte{testSecret}}
+		return Config{Address: netip.MustParseAddr("198.51.100.7"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
+			Relay: cluster.DefaultRelay()}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -26,6 +28,10 @@ func TestConfigValidation(t *testing.T) {
 		{"short secret", func(c *Config) { c.Secrets = [][]byte{[]byte("short")} }, "too short"},
 		{"mixed families", func(c *Config) { c.ListenAddress = netip.MustParseAddr("::1") }, "different families"},
 		{"bad udp port", func(c *Config) { c.Relay.UDPPort = 70000 }, "udp_port 70000"},
+		{"port not from the site", func(c *Config) { c.Relay.TCPPort = 0 }, "tcp_port 0"},
+		{"tls port not from the site", func(c *Config) { c.Relay.TLSPort = 0 }, "tls_port 0"},
+		{"range not from the site", func(c *Config) { c.Relay.PortMin, c.Relay.PortMax = 0, 0 }, "port range 0-0"},
+		{"tls listener off", func(c *Config) { c.Relay.TLSPort = -1 }, ""},
 		{"both listeners off", func(c *Config) { c.Relay.UDPPort, c.Relay.TCPPort = -1, -1 }, "both the UDP and the TCP"},
 		{"inverted range", func(c *Config) { c.Relay.PortMin, c.Relay.PortMax = 60000, 50000 }, "port range"},
 		{"cert without key", func(c *Config) { c.CertFile = "x.pem" }, "both a certificate and a key"},
@@ -42,8 +48,8 @@ func TestConfigValidation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.Relay.UDPPort != DefaultPort || got.Relay.TCPPort != DefaultPort || got.Relay.TLSPort != DefaultTLSPort ||
-					got.Relay.PortMin != DefaultPortMin || got.Relay.PortMax != DefaultPortMax || got.ListenAddress != c.Address ||
+				// The site's relay settings pass as they are; only wiring is defaulted.
+				if !reflect.DeepEqual(got.Relay, c.Relay) || got.ListenAddress != c.Address ||
 					got.MaxLifetime != DefaultMaxLifetime || got.MaxCredentialTTL != DefaultMaxCredentialTTL || got.Logger == nil {
 					t.Errorf("defaults not applied: %+v", got)
 				}

@@ -32,7 +32,7 @@ func FuzzInspect(f *testing.F) {
 	}
 	f.Add([]byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4})
 	cfg, err := Config{Address: mustAddr("192.0.2.1"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		MaxLifetime: 10 * time.Minute}.withDefaults()
+		Relay: cluster.DefaultRelay(), MaxLifetime: 10 * time.Minute}.withDefaults()
 	if err != nil {
 		f.Fatal(err)
 	}

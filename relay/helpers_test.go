@@ -27,6 +27,19 @@ func startRelay(t *testing.T, ip string, cfg Config) *Relay {
 	if cfg.Secrets == nil {
 		cfg.Secrets = [][]byte{testSecret}
 	}
+	// A test gives only the relay settings it is about; the rest are the
+	// site's defaults, as Parse would fill them.
+	def := cluster.DefaultRelay()
+	for _, p := range []struct {
+		v   *int
+		def int
+	}{
+		{&cfg.Relay.UDPPort, def.UDPPort}, {&cfg.Relay.TCPPort, def.TCPPort}, {&cfg.Relay.TLSPort, def.TLSPort},
+	} {
+		if *p.v == 0 {
+			*p.v = p.def
+		}
+	}
 	if cfg.Relay.PortMin == 0 {
 		cfg.Relay.PortMin, cfg.Relay.PortMax = 40000, 40999
 	}

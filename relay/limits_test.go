@@ -207,7 +207,7 @@ func TestTryAlternateNamesServer(t *testing.T) {
 		t.Fatalf("answer %v, code %v (%v), want 300", res, code, err)
 	}
 	var alt stun.AlternateServer
-	if err := alt.GetFrom(res); err != nil || alt.IP.String() != "127.0.0.36" || alt.Port != DefaultPort {
+	if err := alt.GetFrom(res); err != nil || alt.IP.String() != "127.0.0.36" || alt.Port != cluster.DefaultTURNPort {
 		t.Errorf("alternate server %v (%v)", alt, err)
 	}
 	if err := integrity.Check(res); err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 // Relay is one node's TURN relay.
@@ -305,7 +307,7 @@ func (r *Relay) SetDraining(draining bool, alternate string) error {
 			if err2 != nil {
 				return fmt.Errorf("alternate server %q: want IP or IP:port: %w", alternate, err)
 			}
-			ap = netip.AddrPortFrom(ip, DefaultPort)
+			ap = netip.AddrPortFrom(ip, cluster.DefaultTURNPort)
 		}
 		st.alternate = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

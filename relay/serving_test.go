@@ -161,7 +161,7 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 	logger, logs := newTestLogger()
 	r, err := New(Config{
 		Address: mustAddr("127.0.0.63"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay:      cluster.Relay{UDPPort: 3494, TCPPort: 3494, PortMin: 40000, PortMax: 40999},
+		Relay:      cluster.Relay{UDPPort: 3494, TCPPort: 3494, TLSPort: -1, PortMin: 40000, PortMax: 40999},
 		Registerer: reg, Logger: logger, UDPSockets: 1,
 	})
 	if err != nil {

@@ -76,7 +76,7 @@ func TestTLSListener(t *testing.T) {
 }
 
 func TestCloseWithoutRun(t *testing.T) {
-	cfg := Config{Realm: "support.example.com", Secrets: [][]byte{testSecret}}
+	cfg := Config{Realm: "support.example.com", Secrets: [][]byte{testSecret}, Relay: cluster.DefaultRelay()}
 	cfg.Address = mustAddr("127.0.0.40")
 	for range 2 {
 		// The second New succeeds only if Close released the ports.

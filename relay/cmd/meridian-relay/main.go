@@ -30,9 +30,9 @@ func run() error {
 	var (
 		addr    = flag.String("addr", "127.0.0.1", "public (and listen) address")
 		realm   = flag.String("realm", "support.example.com", "TURN realm (the site zone)")
-		port    = flag.Int("port", relay.DefaultPort, "UDP and TCP listener port")
-		minPort = flag.Int("min-port", relay.DefaultPortMin, "lowest relay port")
-		maxPort = flag.Int("max-port", relay.DefaultPortMax, "highest relay port")
+		port    = flag.Int("port", cluster.DefaultTURNPort, "UDP and TCP listener port")
+		minPort = flag.Int("min-port", cluster.DefaultRelayPortMin, "lowest relay port")
+		maxPort = flag.Int("max-port", cluster.DefaultRelayPortMax, "highest relay port")
 		allow   = flag.String("allow-peers", "", "comma-separated peer prefixes allowed despite the filter")
 		sockets = flag.Int("udp-sockets", 0, "SO_REUSEPORT UDP sockets (0: GOMAXPROCS)")
 		maxUser = flag.Int("max-allocations-per-user", 0, "allocations per user (0: unlimited)")
@@ -50,7 +50,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("-addr: %w", err)
 	}
-	rc := cluster.Relay{UDPPort: *port, TCPPort: *port, PortMin: *minPort, PortMax: *maxPort,
+	rc := cluster.Relay{UDPPort: *port, TCPPort: *port, TLSPort: cluster.DefaultTURNSPort, PortMin: *minPort, PortMax: *maxPort,
 		MaxAllocationsPerUser: *maxUser, MaxAllocations: *maxNode}
 	if *allow != "" {
 		for _, s := range strings.Split(*allow, ",") {
