@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/director/store"
 )
 
 // TestBGPWithdraw: an operator's withdraw shows in the snapshot with its
@@ -45,11 +46,11 @@ func TestBGPWithdraw(t *testing.T) {
 	// The author is stored with the state.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := h.d.st.client.Get(ctx, h.d.keys.node("a"))
+	resp, err := h.d.site.Client().Get(ctx, h.d.site.Keys.Node("a"))
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("read state of a: %v", err)
 	}
-	rec, err := decode[stateRecord]("a", resp.Kvs[0].Value)
+	rec, err := store.Decode[store.StateRecord]("a", resp.Kvs[0].Value)
 	if err != nil || rec.WithdrawnBy != "alice" {
 		t.Errorf("state of a: withdrawn by %q (%v), want alice", rec.WithdrawnBy, err)
 	}
@@ -68,7 +69,8 @@ func TestBGPWithdraw(t *testing.T) {
 		{"withdraw unknown node", "/v1/nodes/nope/bgp/withdraw", "", http.StatusNotFound},
 		{"resume unknown node", "/v1/nodes/nope/bgp/resume", "", http.StatusNotFound},
 		{"bad body", "/v1/nodes/a/bgp/withdraw", `{"reason": 3}`, http.StatusBadRequest},
-		{"body too large", "/v1/nodes/a/bgp/withdraw", `{"reason": "` + strings.Repeat("x", maxWithdrawBody) + `"}`, http.StatusBadRequest},
+		// Over the 4 KiB bound of a withdraw body.
+		{"body too large", "/v1/nodes/a/bgp/withdraw", `{"reason": "` + strings.Repeat("x", 4<<10) + `"}`, http.StatusBadRequest},
 	}
 	for _, tt := range refused {
 		if code, body := h.admin(http.MethodPost, tt.path, []byte(tt.body)); code != tt.want {

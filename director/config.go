@@ -1,7 +1,6 @@
 package director
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director/checks"
+	"github.com/meridian-traffic/meridian/director/publish"
+	"github.com/meridian-traffic/meridian/director/store"
 )
 
 // Config is a director's configuration. Zero values mean the documented
@@ -92,31 +94,11 @@ type Config struct {
 
 // EtcdConfig chooses the store: an external cluster (Endpoints) or a member
 // embedded in the director (DataDir), alone or in a cluster of members.
-type EtcdConfig struct {
-	// Endpoints of an external etcd cluster. When set, nothing is embedded.
-	Endpoints []string
-
-	// DataDir holds the embedded member's data. Required without Endpoints.
-	DataDir string
-	// MemberName is the embedded member's name (default: Config.Name).
-	MemberName string
-	// PeerURL and ClientURL are the member's URLs (default: free ports on
-	// 127.0.0.1). They must be given when the member joins others.
-	PeerURL, ClientURL string
-	// InitialCluster lists every member as NAME=PEERURL,...; empty means a
-	// single-member cluster.
-	InitialCluster string
-	// ClusterState is "new" (default) or "existing" (joining a running
-	// cluster the member was added to).
-	ClusterState string
-	// ClusterToken separates clusters bootstrapped on the same network
-	// (default "meridian").
-	ClusterToken string
-}
+type EtcdConfig = store.EtcdConfig
 
 // Probe checks one health target once; a nil error is a success. ctx
 // carries the check's timeout.
-type Probe func(ctx context.Context, hc cluster.HealthCheck) error
+type Probe = checks.Probe
 
 // Defaults.
 const (
@@ -126,6 +108,8 @@ const (
 	DefaultElectionTTL  = 5
 	DefaultHeartbeatTTL = 60 * time.Second
 	DefaultHistoryLimit = 500
+	// DefaultSyncTimeout is how long "sync now" waits for every subscriber.
+	DefaultSyncTimeout = publish.DefaultSyncTimeout
 )
 
 func (c *Config) validate() error {

@@ -8,46 +8,39 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director/admin"
+	"github.com/meridian-traffic/meridian/director/broker"
+	"github.com/meridian-traffic/meridian/director/checks"
+	"github.com/meridian-traffic/meridian/director/publish"
+	"github.com/meridian-traffic/meridian/director/store"
+	"github.com/meridian-traffic/meridian/director/web"
 )
 
 // Director is one director process. Create it with New and start it with
 // Run; Ready is closed once it serves.
 type Director struct {
-	cfg         Config
-	log         *slog.Logger
-	auth        *cluster.RequestAuth
-	met         *metrics
-	nonces      *nonceCache
-	subs        *registry
-	probeClient *http.Client
-	tls         *tls.Config
+	cfg   Config
+	log   *slog.Logger
+	guard *web.Guard
+	tls   *tls.Config
+	// The parts' metrics are registered by New, so that a registry shared
+	// by two directors fails there rather than in Run.
+	pubMet   *publish.Metrics
+	checkMet *checks.Metrics
 
-	started  atomic.Bool
-	ready    chan struct{}
-	stopping chan struct{} // closed when Run begins to stop: ends long-polls
-	addr     atomic.Pointer[string]
-	cur      atomic.Pointer[published]
-	leading  atomic.Bool
-	// historySeq keeps status history keys unique within one nanosecond.
-	historySeq atomic.Uint64
-	// The shared heartbeat lease (see heartbeatLease).
-	hbMu    sync.Mutex
-	hbLease clientv3.LeaseID
-	hbUntil time.Time
+	started atomic.Bool
+	ready   chan struct{}
+	addr    atomic.Pointer[string]
+	checker atomic.Pointer[checks.Checker] // nil before Run
 
 	// Set by Run before Ready.
-	st     *store
-	site   string
-	keys   keys
-	signer *cluster.SnapshotSigner
+	site *store.Site
+	pub  *publish.Publisher
 }
 
 // New validates cfg and returns a director ready to Run.
@@ -55,20 +48,25 @@ func New(cfg Config) (*Director, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	met, err := newMetrics(cfg.Metrics)
+	guard, err := web.NewGuard(cfg.PSK, cfg.AdminToken, cfg.Metrics, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	pubMet, err := publish.NewMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	checkMet, err := checks.NewMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	d := &Director{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		auth:        cluster.NewRequestAuth(cfg.PSK),
-		met:         met,
-		nonces:      newNonceCache(2*authWindow+time.Second, maxNonces),
-		subs:        newRegistry(),
-		probeClient: newProbeClient(),
-		ready:       make(chan struct{}),
-		stopping:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		guard:    guard,
+		pubMet:   pubMet,
+		checkMet: checkMet,
+		ready:    make(chan struct{}),
 	}
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -77,7 +75,6 @@ func New(cfg Config) (*Director, error) {
 		}
 		d.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	d.cur.Store(&published{next: make(chan struct{})})
 	return d, nil
 }
 
@@ -93,13 +90,16 @@ func (d *Director) Addr() string {
 }
 
 // Leading reports whether this director runs the health checks now.
-func (d *Director) Leading() bool { return d.leading.Load() }
+func (d *Director) Leading() bool {
+	c := d.checker.Load()
+	return c != nil && c.Leading()
+}
 
 // Site names the site this director serves, "" before Ready.
 func (d *Director) Site() string {
 	select {
 	case <-d.ready:
-		return d.site
+		return d.site.Name
 	default:
 		return ""
 	}
@@ -111,13 +111,12 @@ func (d *Director) Run(ctx context.Context) error {
 	if !d.started.CompareAndSwap(false, true) {
 		return errors.New("director: Run called twice")
 	}
-	st, err := openStore(ctx, d.cfg.Etcd)
+	st, err := store.Open(ctx, d.cfg.Etcd, d.log)
 	if err != nil {
 		return startErr(ctx, err)
 	}
-	d.st = st
-	defer st.close()
-	if err := d.openSite(ctx); err != nil {
+	defer st.Close()
+	if err := d.openSite(ctx, st); err != nil {
 		return startErr(ctx, err)
 	}
 
@@ -128,8 +127,11 @@ func (d *Director) Run(ctx context.Context) error {
 	if d.tls != nil {
 		ln = tls.NewListener(ln, d.tls)
 	}
+	chk := checks.New(checks.Config{Name: d.cfg.Name, ElectionTTL: d.cfg.ElectionTTL, TURNProbe: d.cfg.TURNProbe},
+		d.site, d.pub, d.checkMet, d.log)
+	d.checker.Store(chk)
 	srv := &http.Server{
-		Handler:           d.routes(),
+		Handler:           d.api().Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
@@ -137,25 +139,25 @@ func (d *Director) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { d.watch(runCtx) })
-	wg.Go(func() { d.elect(runCtx) })
+	wg.Go(func() { d.pub.Watch(runCtx) })
+	wg.Go(func() { chk.Run(runCtx) })
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	addr := ln.Addr().String()
 	d.addr.Store(&addr)
 	close(d.ready)
-	d.log.Info("director serving", "name", d.cfg.Name, "site", d.site, "addr", addr, "tls", d.tls != nil)
+	d.log.Info("director serving", "name", d.cfg.Name, "site", d.site.Name, "addr", addr, "tls", d.tls != nil)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case err := <-served:
 		runErr = fmt.Errorf("director serve: %w", err)
-	case err := <-st.failed():
+	case err := <-st.Failed():
 		runErr = fmt.Errorf("embedded etcd: %w", err)
 	}
-	close(d.stopping)
+	d.pub.EndPolls()
 	cancel()
 	wg.Wait() // resigns leadership while the store is still there
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -167,22 +169,36 @@ func (d *Director) Run(ctx context.Context) error {
 	return runErr
 }
 
+// api assembles the HTTP API of the site's parts.
+func (d *Director) api() *admin.API {
+	c := d.cfg
+	b := broker.New(broker.Config{
+		ClientTokens: c.ClientTokens, SessionTTL: c.SessionTTL, SessionMaxAge: c.SessionMaxAge,
+		SessionRate: c.SessionRate, SessionBurst: c.SessionBurst, TURNTLS: c.TURNTLS,
+		PSK: c.PSK, Locator: c.Locator, Metrics: c.Metrics,
+	}, d.site, d.pub, d.guard, d.log)
+	return admin.New(admin.Config{Name: c.Name, Locator: c.Locator, Metrics: c.Metrics}, d.site, d.pub, d.guard, b, d.log)
+}
+
 // openSite finds the site, stores the initial site file if the store has
 // none, and publishes the first snapshot.
-func (d *Director) openSite(ctx context.Context) error {
-	site, err := d.findSite(ctx)
+func (d *Director) openSite(ctx context.Context, st *store.Store) error {
+	name, err := d.findSite(ctx, st)
 	if err != nil {
 		return err
 	}
-	d.site, d.keys = site, newKeys(site)
-	d.signer = cluster.NewSnapshotSigner(d.cfg.PSK, site)
+	d.site = st.Site(name, d.log)
+	d.pub = publish.New(publish.Config{
+		Name: d.cfg.Name, SyncWait: d.cfg.SyncWait, LagAfter: d.cfg.LagAfter,
+		HeartbeatTTL: d.cfg.HeartbeatTTL, HistoryLimit: d.cfg.HistoryLimit,
+	}, d.site, cluster.NewSnapshotSigner(d.cfg.PSK, name), d.pubMet, d.log)
 	if len(d.cfg.SiteData) > 0 {
-		if err := d.seed(ctx, d.cfg.SiteFile, d.cfg.SiteData, "director/"+d.cfg.Name); err != nil {
+		if err := d.site.Seed(ctx, d.cfg.SiteFile, d.cfg.SiteData, "director/"+d.cfg.Name); err != nil {
 			return err
 		}
 	}
 	for warned := false; ; {
-		_, err := d.refresh(ctx)
+		_, err := d.pub.Refresh(ctx)
 		if err == nil {
 			return nil
 		}
@@ -190,7 +206,7 @@ func (d *Director) openSite(ctx context.Context) error {
 			return fmt.Errorf("director: %w", ctx.Err())
 		}
 		if !warned {
-			d.log.Warn("waiting for the site's config in the store", "site", site, "err", err)
+			d.log.Warn("waiting for the site's config in the store", "site", name, "err", err)
 			warned = true
 		}
 		if err := sleep(ctx, 250*time.Millisecond); err != nil {
@@ -201,7 +217,7 @@ func (d *Director) openSite(ctx context.Context) error {
 
 // findSite names the site: the initial site file's, else the first site
 // in the store (waiting for one, e.g. for another director to store it).
-func (d *Director) findSite(ctx context.Context) (string, error) {
+func (d *Director) findSite(ctx context.Context, st *store.Store) (string, error) {
 	if len(d.cfg.SiteData) > 0 {
 		s, err := cluster.Parse(d.cfg.SiteFile, d.cfg.SiteData)
 		if err != nil {
@@ -210,9 +226,8 @@ func (d *Director) findSite(ctx context.Context) (string, error) {
 		return s.Name, nil
 	}
 	for warned := false; ; {
-		resp, err := d.st.client.Get(ctx, keyRoot, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1))
-		if err == nil && len(resp.Kvs) > 0 {
-			name, _, _ := strings.Cut(strings.TrimPrefix(string(resp.Kvs[0].Key), keyRoot), "/")
+		name, err := st.FirstSite(ctx)
+		if err == nil && name != "" {
 			return name, nil
 		}
 		if !warned {

@@ -10,6 +10,12 @@
 // Every director watches the store and republishes on change; only the
 // leader probes and writes health states.
 //
+// The control path runs through the subpackages, each importing only
+// those before it: store (etcd, keys, records, config versions), web
+// (HTTP answers and request auth), publish (snapshots, sync, subscribers),
+// checks (election, health checks), broker (sessions) and admin (the
+// admin API and the route table). Director composes them.
+//
 //	d, err := director.New(director.Config{Name: "m1", Etcd: director.EtcdConfig{DataDir: dir}, ...})
 //	go d.Run(ctx)
 //	<-d.Ready()

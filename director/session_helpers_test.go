@@ -276,5 +276,5 @@ func (h *harness) gauge(name string) float64 {
 
 // health returns node's health in the director's current snapshot.
 func (h *harness) health(node string) cluster.Health {
-	return h.d.cur.Load().snap.Node(node).Health
+	return h.d.pub.Current().Snap.Node(node).Health
 }

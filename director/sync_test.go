@@ -43,8 +43,8 @@ func TestSyncLongPoll(t *testing.T) {
 		got <- result{code, s, time.Since(start)}
 	}()
 	eventually(t, 5*time.Second, "poll waiting", func() bool {
-		s, ok := h.d.subs.get("a")
-		return ok && s.version == held
+		s, ok := h.d.pub.Subscriber("a")
+		return ok && s.Version == held
 	})
 	time.Sleep(100 * time.Millisecond) // the poll is parked, not answered
 	select {
@@ -245,7 +245,7 @@ func TestSyncNow(t *testing.T) {
 	h.sync(0, "dns/gone", api.KindDNS, time.Second)
 	eventually(t, 5*time.Second, "pollers registered", func() bool {
 		for _, id := range []string{"dns/ok1", "dns/ok2", "dns/broken"} {
-			if s, ok := h.d.subs.get(id); !ok || s.version == 0 {
+			if s, ok := h.d.pub.Subscriber(id); !ok || s.Version == 0 {
 				return false
 			}
 		}
@@ -303,11 +303,11 @@ func TestHistoryBounded(t *testing.T) {
 			{Time: base.Add(time.Duration(2*i) * time.Second), Subscriber: "x", Event: "started", Version: uint64(i)},
 			{Time: base.Add(time.Duration(2*i+1) * time.Second), Subscriber: "x", Event: "finished", Version: uint64(i)},
 		}
-		if err := h.d.appendHistory(ctx, ev); err != nil {
+		if err := h.d.pub.AppendHistory(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hist, err := h.d.syncHistory(ctx)
+	hist, err := h.d.pub.SyncHistory(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,133 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// authWindow is the clock allowance of PSK-signed requests (issue 3: ±30 s).
+const authWindow = 30 * time.Second
+
+// maxBody bounds request bodies: a site file or a heartbeat.
+const maxBody = 1 << 20
+
+// Refusal reasons, the label values of meridian_director_auth_refused_total.
+const (
+	refusedMissing = "missing"
+	refusedClock   = "clock"
+	refusedMAC     = "mac"
+	refusedReplay  = "replay"
+	refusedBusy    = "replay_cache_full"
+	// RefusedToken is a missing or wrong bearer token.
+	RefusedToken = "token"
+)
+
+// Guard authenticates the director's requests.
+type Guard struct {
+	auth      *cluster.RequestAuth
+	nonces    *nonceCache
+	adminHash [sha256.Size]byte
+	refused   *prometheus.CounterVec // by reason
+	log       *slog.Logger
+}
+
+// NewGuard checks requests signed with psk and admin requests bearing
+// adminToken, and registers the refusal counter with reg.
+func NewGuard(psk cluster.PSK, adminToken string, reg prometheus.Registerer, log *slog.Logger) (*Guard, error) {
+	g := &Guard{
+		auth:      cluster.NewRequestAuth(psk),
+		nonces:    newNonceCache(2*authWindow+time.Second, maxNonces),
+		adminHash: sha256.Sum256([]byte(adminToken)),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_director_auth_refused_total",
+			Help: "Requests refused by authentication, by reason.",
+		}, []string{"reason"}),
+		log: log,
+	}
+	if err := reg.Register(g.refused); err != nil {
+		return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
+	}
+	return g, nil
+}
+
+// PSKHandler handles a PSK-authenticated request whose body was read.
+type PSKHandler func(w http.ResponseWriter, r *http.Request, body []byte)
+
+// WithPSK checks the Meridian request signature and the nonce. A refusal
+// says only "unauthorized": the reason goes to the metric and a log line
+// that carries no key, MAC or nonce.
+func (g *Guard) WithPSK(h PSKHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			WriteError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		now := time.Now()
+		nonce, err := g.auth.Check(r.Header.Get("Authorization"), r.Method, r.URL.RequestURI(), body, now, authWindow)
+		reason := ""
+		switch {
+		case errors.Is(err, cluster.ErrAuthClock):
+			reason = refusedClock
+		case errors.Is(err, cluster.ErrAuthMAC):
+			reason = refusedMAC
+		case err != nil:
+			reason = refusedMissing
+		default:
+			switch g.nonces.add(nonce, now) {
+			case nonceReplay:
+				reason = refusedReplay
+			case nonceFull:
+				reason = refusedBusy
+			}
+		}
+		if reason != "" {
+			g.refuse(w, r, reason)
+			return
+		}
+		h(w, r, body)
+	}
+}
+
+// WithAdmin checks the bearer token in constant time. Both sides are
+// hashed first so that the comparison does not leak the token's length.
+func (g *Guard) WithAdmin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if !ok || subtle.ConstantTimeCompare(got[:], g.adminHash[:]) != 1 {
+			g.refuse(w, r, RefusedToken)
+			return
+		}
+		// A member cut off from its cluster fails store calls at once
+		// instead of holding the operator until a timeout.
+		h(w, r.WithContext(clientv3.WithRequireLeader(r.Context())))
+	}
+}
+
+// Refused counts and logs a refusal whose answer the caller writes.
+func (g *Guard) Refused(r *http.Request, reason string) {
+	g.refused.WithLabelValues(reason).Inc()
+	g.log.Warn("request refused", "reason", reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+}
+
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, reason string) {
+	g.Refused(r, reason)
+	status := http.StatusUnauthorized
+	if reason == refusedBusy {
+		status = http.StatusServiceUnavailable
+	}
+	WriteError(w, status, http.StatusText(status))
+}
