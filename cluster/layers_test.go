@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -30,6 +32,18 @@ var layers = map[string]int{
 	"cmd":        5,
 	"relay/cmd":  5,
 	"lab":        5,
+}
+
+// within orders the subpackages of one part: each may import only those
+// listed (the director's control path points down: store and web, then
+// publish, then checks and broker, then admin, composed by director).
+var within = map[string][]string{
+	"director/store":   nil,
+	"director/web":     nil,
+	"director/publish": {"director/store", "director/web"},
+	"director/checks":  {"director/store", "director/publish"},
+	"director/broker":  {"director/store", "director/web", "director/publish"},
+	"director/admin":   {"director/store", "director/web", "director/publish", "director/checks", "director/broker"},
 }
 
 // pureForbidden are the imports that would tie the pure site model and
@@ -88,6 +102,9 @@ func importProblem(from, path string) string {
 	case pf != pt && layers[pt] >= layers[pf]:
 		return "import points up or sideways"
 	}
+	if allowed, ok := within[from]; ok && pf == pt && !slices.Contains(allowed, to) {
+		return fmt.Sprintf("%s may import only %v of its own part", from, allowed)
+	}
 	return ""
 }
 
@@ -120,6 +137,8 @@ func TestLayerGuardCatchesKnownBad(t *testing.T) {
 		{"health", `import _ "github.com/meridian-traffic/meridian/relay"`},
 		{"director", `import _ "github.com/meridian-traffic/meridian/geoip/geoiptest"`},
 		{"director", `import _ "github.com/meridian-traffic/meridian/unlayered"`},
+		{"director/store", `import _ "github.com/meridian-traffic/meridian/director/admin"`},
+		{"director/publish", `import _ "github.com/meridian-traffic/meridian/director"`},
 	}
 	for _, b := range bad {
 		if got := fileProblems(t, b.dir, "bad.go", "package x\n"+b.src+"\n"); len(got) != 1 {
@@ -128,6 +147,7 @@ func TestLayerGuardCatchesKnownBad(t *testing.T) {
 	}
 	good := []struct{ dir, src string }{
 		{"director/publish", `import _ "github.com/meridian-traffic/meridian/director/store"`},
+		{"director", `import _ "github.com/meridian-traffic/meridian/director/admin"`},
 		{"director", `import _ "github.com/meridian-traffic/meridian/health"`},
 		{"node", `import _ "github.com/meridian-traffic/meridian/api/client"`},
 		{"lab/labrun", `import _ "github.com/meridian-traffic/meridian/geoip/geoiptest"`},
