@@ -18,8 +18,8 @@ import (
 	"github.com/pion/turn/v2"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/relay"
 )
 

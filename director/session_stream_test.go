@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/relay"
 )
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 // startBroker runs a director whose two nodes have no relay (so the

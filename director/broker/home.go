@@ -51,13 +51,10 @@ func homeAlive(p *publish.Published, eng *cluster.Engine, pr *partyRecord) bool 
 		return v4.IsValid() || v6.IsValid()
 	}
 	n := p.Snap.Config.Node(pr.Node)
-	if n == nil || !n.Accepting {
+	if n == nil || !p.Snap.Accepting(n) {
 		return false
 	}
 	st := p.Snap.Node(pr.Node)
-	if st.Drained {
-		return false
-	}
 	pool, _ := eng.Pool()
 	return st.Health == cluster.Up || pool == cluster.PoolFailOpen
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // maxLimiterSources bounds the rate limiter's table. Past it, idle
@@ -14,20 +16,15 @@ const maxLimiterSources = 1 << 16
 
 // limiter is a token bucket per source address.
 type limiter struct {
-	rate  float64 // tokens per second
-	burst float64
+	rate  rate.Limit
+	burst int
 
 	mu      sync.Mutex
-	sources map[netip.Addr]*tokens
+	sources map[netip.Addr]*rate.Limiter
 }
 
-type tokens struct {
-	n    float64
-	last time.Time
-}
-
-func newLimiter(rate float64, burst int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), sources: map[netip.Addr]*tokens{}}
+func newLimiter(perSecond float64, burst int) *limiter {
+	return &limiter{rate: rate.Limit(perSecond), burst: burst, sources: map[netip.Addr]*rate.Limiter{}}
 }
 
 // allow takes one token of src's bucket; when empty it says how long
@@ -43,27 +40,25 @@ func (l *limiter) allow(src netip.Addr, now time.Time) (bool, time.Duration) {
 				return false, time.Second
 			}
 		}
-		b = &tokens{n: l.burst, last: now}
+		b = rate.NewLimiter(l.rate, l.burst)
 		l.sources[src] = b
 	}
-	if el := now.Sub(b.last); el > 0 {
-		b.n = min(l.burst, b.n+el.Seconds()*l.rate)
+	r := b.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Minute // a zero burst never admits
 	}
-	b.last = now
-	if b.n >= 1 {
-		b.n--
-		return true, 0
+	if wait := r.DelayFrom(now); wait > 0 {
+		// Refused requests do not spend tokens.
+		r.CancelAt(now)
+		return false, wait
 	}
-	if l.rate <= 0 {
-		return false, time.Minute
-	}
-	return false, time.Duration((1 - b.n) / l.rate * float64(time.Second))
+	return true, 0
 }
 
 // sweep forgets sources whose bucket has refilled: they are as if new.
 func (l *limiter) sweep(now time.Time) {
 	for a, b := range l.sources {
-		if b.n+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.sources, a)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,18 +29,17 @@ type Config struct {
 // the nodes and masters of the published snapshot and stores their
 // health.
 type Checker struct {
-	cfg         Config
-	log         *slog.Logger
-	met         *Metrics
-	site        *store.Site
-	pub         *publish.Publisher
-	probeClient *http.Client
-	leading     atomic.Bool
+	cfg     Config
+	log     *slog.Logger
+	met     *Metrics
+	site    *store.Site
+	pub     *publish.Publisher
+	leading atomic.Bool
 }
 
 // New returns a checker of site's published snapshots; Run starts it.
 func New(cfg Config, site *store.Site, pub *publish.Publisher, met *Metrics, log *slog.Logger) *Checker {
-	return &Checker{cfg: cfg, log: log, met: met, site: site, pub: pub, probeClient: newProbeClient()}
+	return &Checker{cfg: cfg, log: log, met: met, site: site, pub: pub}
 }
 
 // Leading reports whether this director runs the health checks now.

@@ -2,43 +2,12 @@ package checks
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/store"
+	"github.com/meridian-traffic/meridian/health"
 )
-
-// hysteresis turns probe results into a health verdict: up after Rise
-// successes in a row, down after Fall failures in a row, so one lost probe
-// does not move clients.
-type hysteresis struct {
-	rise, fall int
-	state      cluster.Health
-	ok, bad    int
-}
-
-// observe records one probe result and reports a change of state with
-// its reason.
-func (h *hysteresis) observe(err error) (changed bool, reason string) {
-	if err == nil {
-		h.ok, h.bad = h.ok+1, 0
-		if h.state != cluster.Up && h.ok >= h.rise {
-			h.state = cluster.Up
-			return true, fmt.Sprintf("%d checks passed", h.ok)
-		}
-		return false, ""
-	}
-	h.ok, h.bad = 0, h.bad+1
-	if h.state != cluster.Down && h.bad >= h.fall {
-		h.state = cluster.Down
-		return true, fmt.Sprintf("%d failures: %v", h.bad, err)
-	}
-	return false, ""
-}
 
 // target is one probed node or master.
 type target struct {
@@ -112,12 +81,18 @@ func (c *Checker) targets(s *cluster.Snapshot) map[string]*target {
 
 // probeLoop probes one target every interval and stores state changes.
 func (c *Checker) probeLoop(ctx context.Context, t *target) {
-	h := &hysteresis{rise: t.hc.Rise, fall: t.hc.Fall, state: t.state}
+	probe, err := health.ForCheck(t.hc, c.turnProbe)
+	if err != nil {
+		// Site validation refuses such a check; say so rather than guess.
+		c.log.Error("health check not run", "target", t.name, "err", err)
+		return
+	}
+	h := health.NewRiseFall(t.hc.Rise, t.hc.Fall, t.state)
 	tick := time.NewTicker(t.hc.Interval.D())
 	defer tick.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, t.hc.Timeout.D())
-		err := c.probe(pctx, t.hc)
+		err := probe.Check(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -127,16 +102,16 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 			result = "failure"
 		}
 		c.met.checks.WithLabelValues(string(t.hc.Kind), result).Inc()
-		prev := h.state
-		if changed, reason := h.observe(err); changed {
-			if werr := c.storeHealth(ctx, t.key, h.state, reason); werr != nil {
+		prev := h.State()
+		if changed, reason := h.Observe(err); changed {
+			if werr := c.storeHealth(ctx, t.key, h.State(), reason); werr != nil {
 				// Not stored: forget the verdict so the next probe retries.
-				h.state = prev
+				h.Set(prev)
 				if ctx.Err() == nil {
 					c.log.Warn("health change not stored", "target", t.name, "err", werr)
 				}
 			} else {
-				c.log.Info("health changed", "target", t.name, "health", h.state, "reason", reason)
+				c.log.Info("health changed", "target", t.name, "health", h.State(), "reason", reason)
 			}
 		}
 		select {
@@ -147,90 +122,22 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 	}
 }
 
-func (c *Checker) storeHealth(ctx context.Context, key string, health cluster.Health, reason string) error {
+func (c *Checker) storeHealth(ctx context.Context, key string, h cluster.Health, reason string) error {
 	_, err := c.site.UpdateState(ctx, key, func(r *store.StateRecord) bool {
-		if r.Health == health {
+		if r.Health == h {
 			return false
 		}
-		r.Health, r.Since, r.Reason = health, time.Now().UTC(), reason
+		r.Health, r.Since, r.Reason = h, time.Now().UTC(), reason
 		return true
 	})
 	return err
 }
 
-// probe runs one check. ctx carries its timeout.
-func (c *Checker) probe(ctx context.Context, hc cluster.HealthCheck) error {
-	switch hc.Kind {
-	case cluster.HealthTCP:
-		return probeTCP(ctx, hc)
-	case cluster.HealthHTTP, cluster.HealthHTTPS:
-		return c.probeHTTP(ctx, hc)
-	case cluster.HealthTLS:
-		return probeTLS(ctx, hc)
-	case cluster.HealthTURN:
-		if c.cfg.TURNProbe != nil {
-			return c.cfg.TURNProbe(ctx, hc)
-		}
-		return probeTCP(ctx, hc)
+// turnProbe runs checks of kind turn: a real allocation where the wiring
+// gives one, else a TCP connection to the relay.
+func (c *Checker) turnProbe(ctx context.Context, hc cluster.HealthCheck) error {
+	if c.cfg.TURNProbe != nil {
+		return c.cfg.TURNProbe(ctx, hc)
 	}
-	return fmt.Errorf("unknown health check kind %q", hc.Kind)
-}
-
-func probeTCP(ctx context.Context, hc cluster.HealthCheck) error {
-	var dl net.Dialer
-	c, err := dl.DialContext(ctx, "tcp", hc.Target)
-	if err != nil {
-		return err
-	}
-	return c.Close()
-}
-
-func probeTLS(ctx context.Context, hc cluster.HealthCheck) error {
-	host, _, _ := net.SplitHostPort(hc.Target)
-	dl := tls.Dialer{Config: probeTLSConfig(host)}
-	c, err := dl.DialContext(ctx, "tcp", hc.Target)
-	if err != nil {
-		return err
-	}
-	return c.Close()
-}
-
-// probeTLSConfig does not verify the peer: a probe asks whether the node
-// serves, and node certificates name the public host, not the internal
-// address probed.
-func probeTLSConfig(host string) *tls.Config {
-	return &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // liveness probe, see above
-}
-
-func (c *Checker) probeHTTP(ctx context.Context, hc cluster.HealthCheck) error {
-	scheme := "http"
-	if hc.Kind == cluster.HealthHTTPS {
-		scheme = "https"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+hc.Target+hc.Path, nil)
-	if err != nil {
-		return fmt.Errorf("health request: %w", err)
-	}
-	resp, err := c.probeClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != hc.Expect {
-		return fmt.Errorf("http status %d, want %d", resp.StatusCode, hc.Expect)
-	}
-	return nil
-}
-
-// newProbeClient opens a fresh connection for every probe: a kept-alive
-// connection would hide a listener that stopped accepting.
-func newProbeClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			TLSClientConfig:   probeTLSConfig(""),
-			Proxy:             nil,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return health.TCP(hc.Target).Check(ctx)
 }
