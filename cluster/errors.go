@@ -52,12 +52,35 @@ func (e FieldError) Error() string {
 // ValidationError is every problem found in one site file, in file order.
 type ValidationError struct {
 	Errors []FieldError
+	// Total counts every problem found; past MaxProblems only the first
+	// are listed. Zero means len(Errors).
+	Total int
 }
 
 func (e *ValidationError) Error() string {
-	lines := make([]string, len(e.Errors))
+	lines := make([]string, len(e.Errors), len(e.Errors)+1)
 	for i, fe := range e.Errors {
 		lines[i] = fe.Error()
 	}
+	if e.Total > len(e.Errors) {
+		lines = append(lines, fmt.Sprintf("... and %d more problems (%d in all)", e.Total-len(e.Errors), e.Total))
+	}
 	return strings.Join(lines, "\n")
+}
+
+// Count is the number of problems found, listed or not.
+func (e *ValidationError) Count() int { return max(e.Total, len(e.Errors)) }
+
+// Summary counts the problems in words: "1 problem", "3 problems",
+// "140 problems, the first 100 listed".
+func (e *ValidationError) Summary() string {
+	n := e.Count()
+	s := fmt.Sprintf("%d problems", n)
+	if n == 1 {
+		s = "1 problem"
+	}
+	if n > len(e.Errors) {
+		s += fmt.Sprintf(", the first %d listed", len(e.Errors))
+	}
+	return s
 }

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"flag"
 	"os"
 	"testing"
+	"time"
 )
 
 func FuzzParse(f *testing.F) {
@@ -12,10 +14,19 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("nodes: [{prefixes: [1.2.3.4/255.255.0.0]}]\n"))
 	f.Add([]byte("a: &x [*x]\n"))
+	// While fuzzing, an input that takes longer than the bound fails: Go's
+	// fuzzer reports crashes but not hangs. The seed corpus run in the test
+	// suite is not timed.
+	fuzzing := flag.Lookup("test.fuzz").Value.String() != ""
+	const bound = 100 * time.Millisecond
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
 		s, err := Parse("fuzz.yaml", data)
 		if (s == nil) == (err == nil) {
 			t.Fatalf("Parse returned site %v and error %v", s != nil, err)
+		}
+		if d := time.Since(start); fuzzing && d > bound {
+			t.Fatalf("Parse of %d bytes took %s, more than %s", len(data), d, bound)
 		}
 	})
 }

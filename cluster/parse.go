@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // Parse reads and validates one site file. file names the source in error
@@ -16,9 +14,13 @@ import (
 // problem found, each with file, line, column and field path.
 func Parse(file string, data []byte) (*Site, error) {
 	c := &checker{file: file}
+	if len(data) > MaxSiteFile {
+		c.add(pos{}, "", "site file is %d bytes, more than the limit of %d (%d KiB)", len(data), MaxSiteFile, MaxSiteFile>>10)
+		return nil, c.result()
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		c.add(yamlErrPos(err), "", "%s", strings.TrimPrefix(yamlErrMsg(err), "yaml: "))
+		c.addYAML(err)
 		return nil, c.result()
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -33,7 +35,7 @@ func Parse(file string, data []byte) (*Site, error) {
 	}
 	var raw rawSite
 	if err := root.Decode(&raw); err != nil {
-		c.add(yamlErrPos(err), "", "%s", yamlErrMsg(err))
+		c.addYAML(err)
 		return nil, c.result()
 	}
 	site := c.site(&raw)
@@ -43,10 +45,26 @@ func Parse(file string, data []byte) (*Site, error) {
 	return site, nil
 }
 
+// Bounds on hostile input: a site file is read whole by every director,
+// and its problems travel back to the operator in one answer.
+const (
+	// MaxSiteFile is the largest site file accepted, in bytes.
+	MaxSiteFile = 256 << 10
+	// MaxProblems is how many problems one validation reports; the total
+	// is counted beyond it.
+	MaxProblems = 100
+	// maxWalk bounds the YAML nodes the shape check visits, aliases
+	// expanded: a file of the largest size without aliases has fewer, and
+	// nested aliases could otherwise make it exponential.
+	maxWalk = 200_000
+)
+
 // checker collects problems while the raw file is turned into a Site.
 type checker struct {
 	file     string
 	errs     []FieldError
+	total    int             // problems found, listed or not
+	visits   int             // walk budget spent
 	reported map[string]bool // field paths with a problem
 }
 
@@ -55,6 +73,10 @@ func (c *checker) add(p pos, field, format string, args ...any) {
 		c.reported = map[string]bool{}
 	}
 	c.reported[field] = true
+	c.total++
+	if len(c.errs) >= MaxProblems {
+		return
+	}
 	c.errs = append(c.errs, FieldError{File: c.file, Line: p.line, Col: p.col, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -62,7 +84,7 @@ func (c *checker) result() error {
 	if len(c.errs) == 0 {
 		return nil
 	}
-	return &ValidationError{Errors: c.errs}
+	return &ValidationError{Errors: c.errs, Total: c.total}
 }
 
 var leafType = reflect.TypeOf((*leaf)(nil)).Elem()
@@ -70,6 +92,12 @@ var leafType = reflect.TypeOf((*leaf)(nil)).Elem()
 // walk checks the keys and the shape of the YAML tree against the raw types:
 // unknown and duplicate keys, a list where a mapping belongs and so on.
 func (c *checker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if c.visits++; c.visits == maxWalk {
+		c.add(pos{n.Line, n.Column}, path, "the file expands to more than %d YAML nodes (aliases?)", maxWalk)
+	}
+	if c.visits >= maxWalk {
+		return
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -137,22 +165,52 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-// yamlErrPos finds the line yaml.v3 names in its error text; it offers no
-// structured position.
-func yamlErrPos(err error) pos {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return pos{line: n, col: 1}
+// addYAML adds the YAML library's errors at the position of the offending
+// token, with a hint naming the construct left open where that helps.
+func (c *checker) addYAML(err error) {
+	var les *yaml.LoadErrors
+	if errors.As(err, &les) && len(les.Errors) > 0 {
+		for _, le := range les.Errors {
+			c.addLoadError(le)
+		}
+		return
 	}
-	return pos{}
+	var le *yaml.LoadError
+	if errors.As(err, &le) {
+		c.addLoadError(le)
+		return
+	}
+	c.add(pos{}, "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
-func yamlErrMsg(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
+func (c *checker) addLoadError(le *yaml.LoadError) {
+	msg := le.Message
+	if h := yamlHint(le); h != "" {
+		msg += " (" + h + ")"
 	}
-	return err.Error()
+	c.add(pos{le.Mark.Line, le.Mark.Column}, "", "%s", msg)
+}
+
+// yamlHint explains a syntax error in terms of the file: which construct
+// that started earlier is still open, or what a tab does to indentation.
+func yamlHint(le *yaml.LoadError) string {
+	ctx := le.ContextMark
+	at := fmt.Sprintf("%d:%d", ctx.Line, ctx.Column)
+	switch {
+	case strings.Contains(le.Message, "tab"), strings.Contains(le.Message, "cannot start any token"):
+		return "indent with spaces: YAML does not allow tabs in indentation"
+	case ctx.Line == 0 || ctx == le.Mark:
+		return ""
+	case strings.Contains(le.ContextMsg, "quoted scalar"):
+		return "the quote opened at " + at + " is not closed"
+	case strings.Contains(le.ContextMsg, "flow sequence"):
+		return "the [ opened at " + at + " is not closed"
+	case strings.Contains(le.ContextMsg, "flow mapping"):
+		return "the { opened at " + at + " is not closed"
+	case strings.Contains(le.ContextMsg, "block"):
+		return "check the indentation: this line does not line up with the block that starts at " + at
+	case le.ContextMsg != "":
+		return le.ContextMsg + " at " + at
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"errors"
 	"net/netip"
 	"os"
@@ -91,7 +92,19 @@ func TestParseErrors(t *testing.T) {
 			[]string{`f.yaml:10:13: nodes[0].health: expected a mapping of fields`}},
 		{"several at once", minimal + "    weight: -1\n    lat: 200\n",
 			[]string{`nodes[0].weight: -1 is out of range`, `nodes[0].lat: 200 is out of range`}},
-		{"syntax", "site: [unclosed\n", []string{`f.yaml:`}},
+		{"syntax", "site: [unclosed\n", []string{`f.yaml:2:1: did not find expected ',' or ']' (the [ opened at 1:7 is not closed)`}},
+		{"outdent", minimal + "    lat: 1\n   lon: 2\n",
+			[]string{`f.yaml:11:4: did not find expected '-' indicator (check the indentation: this line does not line up with the block that starts at 7:3)`}},
+		{"outdent in a mapping", minimal + "    health:\n      interval: 1s\n     rise: 2\n",
+			[]string{`f.yaml:12:6: did not find expected key (check the indentation: this line does not line up with the block that starts at 7:5)`}},
+		{"unclosed bracket", minimal + "    prefixes: [10.1.0.0/16\n    region: eu\n",
+			[]string{`f.yaml:11:11: did not find expected ',' or ']' (the [ opened at 10:15 is not closed)`}},
+		{"unclosed quote", minimal + "    region: \"eu\n    weight: 2\n",
+			[]string{`f.yaml:12:1: found unexpected end of stream (the quote opened at 10:13 is not closed)`}},
+		{"tab", minimal + "\tregion: eu\n",
+			[]string{`f.yaml:10:1: found character that cannot start any token (indent with spaces: YAML does not allow tabs in indentation)`}},
+		{"too large", minimal + "# " + strings.Repeat("x", MaxSiteFile) + "\n",
+			[]string{`f.yaml: site file is 262`, `more than the limit of 262144 (256 KiB)`}},
 		{"empty", "", []string{`f.yaml: empty site file`}},
 		{"no nodes", "site: t\nzone: z.example.\nmasters:\n  primary: {name: m1, ipv4: 192.0.2.1, internal: \"127.0.0.1:7700\"}\n",
 			[]string{`nodes: at least one traffic node is required`}},
@@ -166,5 +179,46 @@ func TestParsePrefix(t *testing.T) {
 		if err != nil || p.String() != tt.want {
 			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", tt.in, p, err, tt.want)
 		}
+	}
+}
+
+// TestParseBounded feeds hostile files: the problems listed are capped with
+// the total counted, aliases cannot make the work explode, and the answer
+// stays small.
+func TestParseBounded(t *testing.T) {
+	many := minimal + "    colour: blue\n"
+	for i := 0; i < 500; i++ {
+		many += fmt.Sprintf("  - {name: n%d, ipv4: 192.0.2.11, internal: \"127.0.0.11:7801\", colour: x}\n", i)
+	}
+	// One node with a thousand prefixes, listed 20,000 times by alias: 20
+	// million nodes once expanded, from a file of about 100 KB.
+	bomb := strings.Replace(minimal, "nodes:\n", "x: &p [10.0.0.0/8"+strings.Repeat(", 10.0.0.0/8", 999)+"]\n"+
+		"y: &n {name: a, ipv4: 192.0.2.11, internal: \"127.0.0.11:7801\", prefixes: *p}\nnodes:\n", 1) +
+		"  - *n\n" + strings.Repeat("  - *n\n", 20_000)
+	tests := []struct {
+		name string
+		yaml string
+		want string // in the error text
+	}{
+		{"many problems", many, "more problems"},
+		{"alias bomb", bomb, "the file expands to more than 200000 YAML nodes (aliases?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.yaml))
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("err = %v, want a *ValidationError", err)
+			}
+			if len(ve.Errors) > MaxProblems {
+				t.Errorf("%d problems listed, want at most %d", len(ve.Errors), MaxProblems)
+			}
+			if len(err.Error()) > 64<<10 {
+				t.Errorf("error text is %d bytes", len(err.Error()))
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%d of %d problems listed, none says %q:\n%.2000s", len(ve.Errors), ve.Count(), tt.want, err)
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 package cluster
 
-import "go.yaml.in/yaml/v3"
+import "go.yaml.in/yaml/v4"
 
 // The raw types mirror the YAML site file. Every scalar is a val, which
 // remembers where it stood so that validation can name file, line, column

@@ -36,8 +36,8 @@ func (e *APIError) Error() string {
 		msg = "no error message"
 	}
 	s := fmt.Sprintf("director %s: %d: %s", e.Path, e.Status, msg)
-	if n := len(e.Fields); n > 0 {
-		s += fmt.Sprintf(" (%d problems)", n)
+	if n := len(e.Fields); n > 0 && !strings.Contains(msg, "problem") {
+		s += fmt.Sprintf(" (%d listed)", n)
 	}
 	return s
 }

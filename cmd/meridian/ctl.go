@@ -231,7 +231,7 @@ func ctlApply(ctx context.Context, c *ctlRun, args []string) error {
 	if _, err := cluster.Parse(c.file, data); err != nil {
 		var ve *cluster.ValidationError
 		if errors.As(err, &ve) {
-			return fmt.Errorf("%s rejected (%d problems):\n%w", c.file, len(ve.Errors), err)
+			return fmt.Errorf("%s rejected (%s):\n%w", c.file, ve.Summary(), err)
 		}
 		return err
 	}

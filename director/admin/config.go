@@ -1,18 +1,16 @@
 package admin
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/store"
 	"github.com/meridian-traffic/meridian/director/web"
 )
-
-// maxSiteFile bounds a posted site file: a version record holds the file
-// and its diff, and etcd refuses requests over 1.5 MiB.
-const maxSiteFile = 256 << 10
 
 func (a *API) handleGetConfig(w http.ResponseWriter, _ *http.Request) {
 	p := a.pub.Current()
@@ -22,9 +20,9 @@ func (a *API) handleGetConfig(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *API) handlePostConfig(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSiteFile))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxSiteFile))
 	if err != nil {
-		web.WriteError(w, http.StatusRequestEntityTooLarge, "site file too large")
+		web.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("site file too large: more than the limit of %d bytes (%d KiB)", cluster.MaxSiteFile, cluster.MaxSiteFile>>10))
 		return
 	}
 	file := web.Truncate(r.Header.Get(api.HeaderFile), web.MaxIDLen)

@@ -57,7 +57,7 @@ func (a *API) changeError(w http.ResponseWriter, what string, err error) {
 	var ve *cluster.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		web.WriteJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("%s: %d problem(s) in the site file", what, len(ve.Errors)), Fields: ve.Errors})
+		web.WriteJSON(w, http.StatusBadRequest, api.Error{Error: fmt.Sprintf("%s: %s in the site file", what, ve.Summary()), Fields: ve.Errors})
 	case errors.Is(err, store.ErrNoNode), errors.Is(err, store.ErrNoVersion):
 		web.WriteError(w, http.StatusNotFound, fmt.Sprintf("%s: %v", what, err))
 	case errors.Is(err, store.ErrConflict):

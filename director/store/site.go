@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/meridian-traffic/meridian/cluster"
 )

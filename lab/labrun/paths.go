@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/meridian-traffic/meridian/geoip/geoiptest"
 	"github.com/meridian-traffic/meridian/lab/topo"
