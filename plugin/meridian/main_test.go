@@ -11,6 +11,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/ready"
@@ -20,7 +21,7 @@ import (
 // TestMain gives the test CoreDNS the directive order of `meridian dns`,
 // cut to the plugins the tests import.
 func TestMain(m *testing.M) {
-	dnsserver.Directives = []string{"bind", "ready", "prometheus", "errors", "log", "meridian", "file", "whoami"}
+	dnsserver.Directives = []string{"bind", "ready", "health", "prometheus", "errors", "log", "meridian", "file", "whoami"}
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	os.Exit(m.Run())
