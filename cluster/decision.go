@@ -29,8 +29,9 @@ type Query struct {
 	// the query has one, else the source address.
 	Client netip.Addr
 	// SourceBits is the ECS source prefix length, or the full address
-	// length when there is no ECS. The decision never depends on more bits
-	// than this.
+	// length when there is no ECS. Client is masked to it: the decision is
+	// made for the source network as given, and Decision.Scope says how
+	// many bits of that address it read, which can be more.
 	SourceBits int
 	// Offset is the client's UTC offset when the client said it (session
 	// requests); HasOffset tells whether it did.
@@ -78,7 +79,9 @@ type Decision struct {
 	// (RuleNone when the prefix's nodes filled them all).
 	Then Rule
 	// Scope is the number of leading client address bits the decision
-	// depended on: the ECS scope prefix length (RFC 7871).
+	// depended on: the ECS scope prefix length (RFC 7871). It can exceed
+	// Query.SourceBits when the decision read longer networks (GeoIP,
+	// override prefixes, the hashing key) inside a short source network.
 	Scope int
 	// What the rules saw, for explain.
 	Prefix    netip.Prefix  // the override prefix that matched (RulePrefix)

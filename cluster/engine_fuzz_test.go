@@ -2,13 +2,16 @@ package cluster
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
 // FuzzSelect feeds arbitrary client bytes, source bits and offsets to every
-// method: no panic, no more nodes than answers, no scope beyond the source.
+// method: no panic, no more nodes than answers, and a scope a cache can
+// trust: every client inside the scope network of the (masked) address
+// gets the same answer.
 func FuzzSelect(f *testing.F) {
 	f.Add([]byte{192, 0, 2, 55}, 32, int64(0), false, uint8(0))
 	f.Add([]byte{100, 64, 5, 7}, 24, int64(3600), true, uint8(1))
@@ -43,8 +46,19 @@ func FuzzSelect(f *testing.F) {
 		if d.N > answers || d.N < 0 {
 			t.Fatalf("%d nodes for %d answers", d.N, answers)
 		}
-		if d.Scope < 0 || d.Scope > max(bits, 0) {
-			t.Fatalf("scope %d with source bits %d", d.Scope, bits)
+		if d.Scope < 0 || d.Scope > 128 || (a.Is4() && d.Scope > 32) {
+			t.Fatalf("scope %d for %s", d.Scope, a)
+		}
+		if sb := min(bits, a.BitLen()); a.IsValid() && !a.Is4In6() && a.Zone() == "" && sb > 0 {
+			// Another client of the scope network, far from this one in
+			// every bit the scope leaves free, asking with its full address.
+			m, _ := a.Prefix(sb)
+			b := farInside(m.Addr(), d.Scope)
+			var db Decision
+			e.Select(Query{Client: b, SourceBits: b.BitLen(), Offset: qu.Offset, HasOffset: hasOffset, Now: qu.Now}, &db)
+			if db.Anycast != d.Anycast || !slices.Equal(db.Chosen(), d.Chosen()) {
+				t.Fatalf("%s/%d got %v scope /%d, but %s inside that scope got %v", a, sb, chosenNames(d.Chosen()), d.Scope, b, chosenNames(db.Chosen()))
+			}
 		}
 		if d.N == 0 && !d.Anycast && d.Pool != PoolEmpty {
 			t.Fatalf("empty answer from pool %v", d.Pool)
@@ -58,6 +72,32 @@ func FuzzSelect(f *testing.F) {
 		}
 		_ = d.Explain()
 	})
+}
+
+// farInside returns the address that keeps a's first bits and has every
+// later bit flipped.
+func farInside(a netip.Addr, bits int) netip.Addr {
+	b := a.As16()
+	off := 0
+	if a.Is4() {
+		off = 96
+	}
+	for i := off + bits; i < 128; i++ {
+		b[i/8] ^= 0x80 >> (i % 8)
+	}
+	out := netip.AddrFrom16(b)
+	if a.Is4() {
+		return out.Unmap()
+	}
+	return out
+}
+
+func chosenNames(ns []*Node) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Name
+	}
+	return out
 }
 
 func FuzzParseOffset(f *testing.F) {

@@ -21,8 +21,14 @@ import (
 //   - a rendezvous choice among more than one node: at least the key length
 //     (/24 IPv4, /56 IPv6).
 //
-// The result never exceeds q.SourceBits: the client address is masked to
-// its source bits first, so the decision truly depends on no more.
+// The client address is masked to its source bits first: a short ECS
+// source is decided for the source network as given (its address with the
+// host bits zeroed). The scope is then exactly what the decision read, so
+// it may exceed q.SourceBits: an answer for 10.0.0.0/8 that came from a
+// GeoIP network, an override prefix or the hashing key inside it holds
+// only for that longer network (RFC 7871 section 7.2.1), and a resolver
+// must ask again for the clients outside it. A source of 0 bits (the client
+// gave no address) gets scope 0: the answer is the one for every such query.
 func (e *Engine) Select(q Query, d *Decision) {
 	*d = Decision{Pool: e.pool, Candidate: len(e.nodes)}
 	if e.pool == PoolEmpty {
@@ -68,7 +74,10 @@ func (e *Engine) Select(q Query, d *Decision) {
 	if len(e.nodes) == 1 {
 		scope = 0
 	}
-	d.Scope = min(scope, sb)
+	if sb == 0 {
+		scope = 0
+	}
+	d.Scope = scope
 	if mapped && d.Scope > 0 {
 		// The client spoke IPv6: its scope counts the 96 mapping bits.
 		d.Scope += 96

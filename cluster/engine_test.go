@@ -85,8 +85,13 @@ func TestSelectPrefix(t *testing.T) {
 		{"10.2.5.5", 0, RulePrefix, "10.2.0.0/16", []string{"c", "d"}, 24},
 		// No prefix: random over four candidates keys on the /24.
 		{"192.0.2.1", 0, RuleRandom, "", []string{"a", "b", "c", "d"}, 24},
-		// An ECS /12 masks 10.9.0.0 to 10.0.0.0; the scope stops at 12.
-		{"10.0.0.0", 12, RulePrefix, "10.0.0.0/8", []string{"a"}, 12},
+		// An ECS /12 masks 10.9.0.0 to 10.0.0.0, which is decided as
+		// given: 10.1/16 lies within 15 bits of it, so the answer holds
+		// for 10.0.0.0/16 only, longer than the source.
+		{"10.0.0.0", 12, RulePrefix, "10.0.0.0/8", []string{"a"}, 16},
+		// Inside an override prefix the source network is decided too.
+		{"10.2.0.0", 16, RulePrefix, "10.2.0.0/16", []string{"c", "d"}, 24},
+		{"10.1.0.0", 16, RulePrefix, "10.1.0.0/16", []string{"b"}, 16},
 	}
 	for _, tt := range tests {
 		t.Run(tt.client, func(t *testing.T) {
@@ -166,18 +171,26 @@ func TestSelectGeo(t *testing.T) {
 		{"prefix then geo", 2, nil, geoLocator, "100.64.5.7", 0, RulePrefix, [][]string{{"tyo"}, {"la"}}, 24},
 		{"IPv6", 1, nil, geoLocator, "2001:db8:1:2::1", 0, RuleGeo, [][]string{{"fra1", "fra2"}}, 56},
 		{"unknown location", 1, nil, geoLocator, "198.18.0.1", 0, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 32},
-		{"unknown location, ECS /20", 1, nil, geoLocator, "198.18.0.0", 20, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 20},
+		// The locator names no network for the unknown address: the
+		// decision read all of it.
+		{"unknown location, ECS /20", 1, nil, geoLocator, "198.18.0.0", 20, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 32},
 		{"no locator", 1, nil, nil, "192.0.2.55", 0, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 24},
-		// ECS /12: the decision is made for 192.0.0.0 (Boston's /16) and
-		// claims no more than the 12 bits the resolver sent.
-		{"ECS shorter than the network", 1, nil, geoLocator, "192.0.0.0", 12, RuleGeo, [][]string{{"ny"}}, 12},
+		// ECS /12: the decision is made for 192.0.0.0, in Boston's /16,
+		// and holds for that /16 only, not the whole /12 the resolver sent.
+		{"ECS shorter than the network", 1, nil, geoLocator, "192.0.0.0", 12, RuleGeo, [][]string{{"ny"}}, 16},
+		// ECS /8 over Denver's /10 with tyo's prefix inside: 100.0.0.0 is
+		// not in Denver's network; the locator names none, so all 32 bits.
+		{"ECS /8 outside the located network", 1, nil, geoLocator, "100.0.0.0", 8, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 32},
+		// Two nodes at one place: the hashing key is read too.
+		{"ECS /16, then the key", 1, nil, geoLocator, "198.51.0.0", 16, RuleGeo, [][]string{{"fra1", "fra2"}}, 24},
+		{"ECS /0: scope 0", 1, nil, geoLocator, "0.0.0.0", -1, RuleGeoUnknown, [][]string{{"la", "ny", "fra1", "fra2", "syd", "tyo"}}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := NewEngine(tsnap(geoSite(MethodGeo, tt.answers), tt.states...), tt.loc)
 			qu := q(tt.client)
-			if tt.bits > 0 {
-				qu.SourceBits = tt.bits
+			if tt.bits != 0 { // -1: an ECS /0
+				qu.SourceBits = max(tt.bits, 0)
 			}
 			d := selectOne(e, qu)
 			mustEqual(t, "rule", d.Rule, tt.rule)

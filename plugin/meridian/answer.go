@@ -42,8 +42,7 @@ func (m *Meridian) answer(v *view, o *owned, qtype uint16, c querier, a *dns.Msg
 		}
 	case kindExplain:
 		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
-			m.explain(v, c, a)
-			r, scope = ruleExplain, c.bits
+			r, scope = ruleExplain, m.explain(v, c, a)
 		}
 	}
 	if len(a.Answer) == 0 {
@@ -128,11 +127,22 @@ func (m *Meridian) traffic(v *view, qtype uint16, c querier, a *dns.Msg, server 
 const maxTXT = 255
 
 // explain answers the explain name with the trace of the decision the
-// traffic hostname gets for this client, one line per string.
-func (m *Meridian) explain(v *view, c querier, a *dns.Msg) {
+// traffic hostname gets for this client, one line per string, and returns
+// its scope: the trace shows the source network's hashing key and the
+// decision, so it holds for the longest of the source prefix, the key and
+// the decision's scope (0 for a source of 0 bits, as the decision).
+func (m *Meridian) explain(v *view, c querier, a *dns.Msg) int {
 	d := m.decs.Get().(*cluster.Decision)
 	defer m.decs.Put(d)
 	v.eng.Select(c.query(time.Now()), d)
+	scope := 0
+	if c.bits > 0 {
+		key := d.Key.Bits()
+		if c.addr.Is4In6() && key > 0 {
+			key += 96 // the engine keys the unmapped IPv4 address
+		}
+		scope = max(c.bits, d.Scope, key)
+	}
 	var txt []string
 	for _, line := range d.Explain() {
 		for len(line) > maxTXT {
@@ -143,4 +153,5 @@ func (m *Meridian) explain(v *view, c querier, a *dns.Msg) {
 	}
 	s := v.site
 	a.Answer = []dns.RR{&dns.TXT{Hdr: hdr(explainPrefix+s.TrafficHostname, dns.TypeTXT, 0), Txt: txt}}
+	return scope
 }

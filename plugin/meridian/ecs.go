@@ -33,6 +33,7 @@ const (
 	errECSFamily  ecsError = "unknown family"
 	errECSPrefix  ecsError = "source prefix too long"
 	errECSAddress ecsError = "address does not match the family"
+	errECSLength  ecsError = "address length does not match the source prefix"
 	errECSBits    ecsError = "address bits set beyond the source prefix"
 )
 
@@ -60,7 +61,53 @@ func clientOf(r *dns.Msg, source netip.Addr) (querier, error) {
 		}
 		c = querier{addr: addr, bits: int(e.SourceNetmask), ecs: e}
 	}
+	if c.ecs != nil && !wireLengthMatches(opt) {
+		return c, errECSLength
+	}
 	return c, nil
+}
+
+// wireLengthMatches reports whether an OPT record read from the wire held
+// exactly the ECS address bytes its source prefix needs. miekg/dns reads
+// the address into a whole IPv4 or IPv6 address, padding a short one and
+// dropping bytes past a long one, so only the record's data length still
+// tells: it must equal the options' lengths with the ECS address at its
+// RFC 7871 length (section 6: a server SHOULD return FORMERR for too few or
+// too many address octets). A record built in memory has no data length
+// and is not checked.
+func wireLengthMatches(opt *dns.OPT) bool {
+	if opt.Hdr.Rdlength == 0 {
+		return true
+	}
+	n := 0
+	for _, o := range opt.Option {
+		n += 4 + optionLen(o)
+	}
+	return n == int(opt.Hdr.Rdlength)
+}
+
+// optionLen is the data length of an option on the wire: for ECS the one
+// RFC 7871 prescribes, for the others the length it was read from (what
+// miekg/dns packs it back to).
+func optionLen(o dns.EDNS0) int {
+	switch o := o.(type) {
+	case *dns.EDNS0_SUBNET:
+		if o.Family == familyNone {
+			return 4
+		}
+		return 4 + (int(o.SourceNetmask)+7)/8
+	case *dns.EDNS0_COOKIE:
+		return len(o.Cookie) / 2 // hex
+	case *dns.EDNS0_NSID:
+		return len(o.Nsid) / 2 // hex
+	case *dns.EDNS0_PADDING:
+		return len(o.Padding)
+	case *dns.EDNS0_LOCAL:
+		return len(o.Data)
+	}
+	// Rare options: pack a record holding only this one. Its length is
+	// the root name, ten bytes of fixed fields and the option's header.
+	return dns.Len(&dns.OPT{Hdr: dns.RR_Header{Name: "."}, Option: []dns.EDNS0{o}}) - 1 - 10 - 4
 }
 
 // validECS checks one option and returns its address.

@@ -198,6 +198,7 @@ func (l *lab) corefile(cacheDir, geo string) string {
 type server struct {
 	inst *caddy.Instance
 	addr string // UDP
+	tcp  string
 	once sync.Once
 }
 
@@ -211,6 +212,9 @@ func startServer(t testing.TB, corefile string) *server {
 	s := &server{inst: inst}
 	if srvs := inst.Servers(); len(srvs) > 0 && srvs[0].LocalAddr() != nil {
 		s.addr = srvs[0].LocalAddr().String()
+		if a := srvs[0].Addr(); a != nil {
+			s.tcp = a.String()
+		}
 	}
 	t.Cleanup(s.stop)
 	if s.addr == "" {

@@ -11,15 +11,17 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/ready"
 	_ "github.com/coredns/coredns/plugin/whoami"
 )
 
 // TestMain gives the test CoreDNS the directive order of `meridian dns`,
 // cut to the plugins the tests import.
 func TestMain(m *testing.M) {
-	dnsserver.Directives = []string{"bind", "prometheus", "errors", "log", "meridian", "file", "whoami"}
+	dnsserver.Directives = []string{"bind", "ready", "health", "prometheus", "errors", "log", "meridian", "file", "whoami"}
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	os.Exit(m.Run())

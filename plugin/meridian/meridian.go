@@ -54,10 +54,30 @@ func (m *Meridian) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
 	qname, qtype := strings.ToLower(r.Question[0].Name), r.Question[0].Qtype
-	if !m.inZones(qname) {
+	in := m.inZones(qname)
+	// A malformed ECS option is FORMERR whatever the name: the plugin
+	// checks it before any name goes to the next plugin (RFC 7871 section
+	// 7.1.1), so that every name of the server block gets the same answer.
+	c, err := clientOf(r, sourceAddr(w))
+	if err != nil {
+		var e ecsError
+		errors.As(err, &e)
+		server := metrics.WithServer(ctx)
+		malformedCount.WithLabelValues(server, string(e)).Inc()
+		if in {
+			m.countRequest(server, qtype, ruleMalformed)
+		}
+		return m.formErr(w, r)
+	}
+	if !in {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
 	server := metrics.WithServer(ctx)
+	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		// The site's names come from a snapshot, not a zone to copy, and
+		// the next plugin holds only part of the zone.
+		return m.refuseTransfer(w, r, c, server, qtype)
+	}
 	v := m.view.Load()
 	if v == nil {
 		// No snapshot yet (director away, no cache): the names may exist,
@@ -69,14 +89,6 @@ func (m *Meridian) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if !ours && m.fall.Through(qname) {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
 	}
-	c, err := clientOf(r, sourceAddr(w))
-	if err != nil {
-		var e ecsError
-		errors.As(err, &e)
-		malformedCount.WithLabelValues(server, string(e)).Inc()
-		m.countRequest(server, qtype, ruleMalformed)
-		return m.formErr(w, r)
-	}
 	a := reply(r)
 	rule, scope := m.answer(v, o, qtype, c, a, server)
 	m.countRequest(server, qtype, rule)
@@ -84,6 +96,22 @@ func (m *Meridian) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	w.WriteMsg(a)
 	return dns.RcodeSuccess, nil
 }
+
+// refuseTransfer answers a zone transfer (AXFR, IXFR) REFUSED, with EDNS
+// when the query had it.
+func (m *Meridian) refuseTransfer(w dns.ResponseWriter, r *dns.Msg, c querier, server string, qtype uint16) (int, error) {
+	transferRefusedCount.WithLabelValues(server, dns.TypeToString[qtype]).Inc()
+	a := new(dns.Msg)
+	a.SetRcode(r, dns.RcodeRefused)
+	addOPT(r, a, c, 0)
+	w.WriteMsg(a)
+	return dns.RcodeSuccess, nil
+}
+
+// Ready implements CoreDNS's ready.Readiness: the plugin is ready once it
+// holds a verified snapshot (from the director or the cache), so that a
+// server is not put in rotation while it would answer SERVFAIL.
+func (m *Meridian) Ready() bool { return m.view.Load() != nil }
 
 // reply starts an authoritative answer to r. It shares r's question
 // slice (dns.Msg.SetReply copies it): neither is written afterwards.

@@ -42,6 +42,13 @@ var (
 		Help:      "Counter of requests answered FORMERR, by reason.",
 	}, []string{"server", "reason"})
 
+	transferRefusedCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "meridian",
+		Name:      "transfers_refused_total",
+		Help:      "Counter of zone transfer requests (AXFR, IXFR) answered REFUSED, by type.",
+	}, []string{"server", "type"})
+
 	snapshotVersion = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "meridian",
