@@ -40,7 +40,7 @@ func TestAdminErrors(t *testing.T) {
 		{"html 502", serve(502, "<html>\n<b>bad</b></html>"), 502, "Bad Gateway: <html>"},
 		{"empty 500", serve(500, ""), 500, "Internal Server Error"},
 		{"api error", serve(404, `{"error":"no such node"}`), 404, "no such node"},
-		{"validation", serve(400, `{"error":"invalid site","fields":[{"File":"s.yaml","Line":3,"Col":5,"Field":"zone","Msg":"bad"}]}`), 400, "(1 problems)"},
+		{"validation", serve(400, `{"error":"invalid site","fields":[{"File":"s.yaml","Line":3,"Col":5,"Field":"zone","Msg":"bad"}]}`), 400, "(1 problem)"},
 		{"refused", dead, 0, "connection refused"},
 		{"bad url", "127.0.0.1:7700", 0, "director URL"},
 		{"no scheme", "ftp://127.0.0.1:7700", 0, "want http"},

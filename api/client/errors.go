@@ -36,8 +36,11 @@ func (e *APIError) Error() string {
 		msg = "no error message"
 	}
 	s := fmt.Sprintf("director %s: %d: %s", e.Path, e.Status, msg)
-	if n := len(e.Fields); n > 0 && !strings.Contains(msg, "problem") {
-		s += fmt.Sprintf(" (%d listed)", n)
+	switch n := len(e.Fields); {
+	case n == 1:
+		s += " (1 problem)"
+	case n > 1:
+		s += fmt.Sprintf(" (%d problems)", n)
 	}
 	return s
 }

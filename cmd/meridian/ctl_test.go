@@ -47,7 +47,7 @@ func TestCtl(t *testing.T) {
 		{"status", []string{"status"}, []string{"site      lab", "MASTER", "NODE", "SUBSCRIBER"}, nil},
 		{"nodes", []string{"nodes"}, []string{"NODE  REGION  STATE", "n1", "n2"}, nil},
 		{"apply good", []string{"apply", "-f", good, "--author", "alice"}, []string{"applied " + good + ": config version 2"}, nil},
-		{"apply bad offline", []string{"apply", "-f", badOffline}, nil, []string{"bad.yaml rejected (1 problems)", "\n" + badOffline + ":16:13: nodes[1].weight: want a whole number"}},
+		{"apply bad offline", []string{"apply", "-f", badOffline}, nil, []string{"bad.yaml rejected (1 problem)", "\n" + badOffline + ":16:13: nodes[1].weight: want a whole number"}},
 		{"apply foreign", []string{"apply", "-f", foreign}, nil, []string{"400", "\n" + foreign + ":1:7: site: \"other\" is not this director's site \"lab\""}},
 		{"apply no file", []string{"apply"}, nil, []string{"want -f FILE"}},
 		{"history", []string{"history"}, []string{"VERSION  TIME", "alice", "apply"}, nil},

@@ -20,7 +20,7 @@ import (
 // logs a secret.
 func TestRunNode(t *testing.T) {
 	listen := clienttest.FreeAddr(t)
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen, IPv4: "127.0.0.211"}))
 	tests := []struct {
 		name string
 		env  map[string]string

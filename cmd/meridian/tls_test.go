@@ -17,7 +17,7 @@ import (
 // trust it with --ca and refuse it without.
 func TestTLS(t *testing.T) {
 	listen := clienttest.FreeAddr(t)
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}), clienttest.WithTLS())
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen, IPv4: "127.0.0.212"}), clienttest.WithTLS())
 	if !strings.HasPrefix(d.URL, "https://") {
 		t.Fatalf("URL %s", d.URL)
 	}

@@ -30,6 +30,9 @@ const (
 type Node struct {
 	Name     string
 	Internal string // host:port of its agent's health endpoint
+	// IPv4 is its public address, where its relay listens; empty: one
+	// from 192.0.2.0/24, for tests that run no relay.
+	IPv4 string
 }
 
 // Site returns a valid site file named name with the given nodes, probed
@@ -46,7 +49,11 @@ health: {kind: http, path: /healthz, interval: 250ms, timeout: 200ms, rise: 1, f
 nodes:
 `, name, name)
 	for i, n := range nodes {
-		fmt.Fprintf(&b, "  - name: %s\n    ipv4: 192.0.2.%d\n    internal: %q\n    region: r%d\n", n.Name, 11+i, n.Internal, i%2)
+		ip := n.IPv4
+		if ip == "" {
+			ip = fmt.Sprintf("192.0.2.%d", 11+i)
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    ipv4: %s\n    internal: %q\n    region: r%d\n", n.Name, ip, n.Internal, i%2)
 	}
 	return []byte(b.String())
 }
