@@ -44,6 +44,8 @@ const (
 	// ChangeResult. Held in NodeState.Withdrawn until resumed.
 	PathBGPWithdraw = "/v1/nodes/{name}/bgp/withdraw"
 	PathBGPResume   = "/v1/nodes/{name}/bgp/resume" // POST: ChangeResult
+	PathAudit       = "/v1/audit"                   // GET ?limit=N: []AuditEntry, newest first
+	PathWhoAmI      = "/v1/whoami"                  // GET: WhoAmI, the operator the admin token names
 )
 
 // DefaultWithdrawReason is the reason of a withdraw that gives none.
@@ -59,6 +61,9 @@ const (
 	// HeaderAuthor names who made a config change (POST PathConfig, rollback,
 	// drain); stored with the version.
 	HeaderAuthor = "X-Meridian-Author"
+	// HeaderReason is the operator's optional reason for an action, kept
+	// in the audit.
+	HeaderReason = "X-Meridian-Reason"
 	// HeaderFile names the site file of a POST PathConfig body, for error
 	// messages ("zones/example.yaml:27:9: ...").
 	HeaderFile = "X-Meridian-File"
@@ -141,6 +146,7 @@ type Status struct {
 	Masters       []cluster.MasterState `json:"masters"`
 	Nodes         []NodeStatus          `json:"nodes"`
 	Subscribers   []Subscriber          `json:"subscribers"`
+	Refused       []RefusedSubscriber   `json:"refused,omitempty"`
 }
 
 // NodeStatus is one row of `ctl nodes`.
@@ -160,6 +166,46 @@ type Subscriber struct {
 	Version  uint64    `json:"version"` // last version it acknowledged (its ?after=)
 	LastSeen time.Time `json:"last_seen"`
 	Lagging  bool      `json:"lagging"` // holds an older version than current for longer than a poll
+}
+
+// Audit actions.
+const (
+	AuditApply       = "apply"
+	AuditRollback    = "rollback"
+	AuditDrain       = "drain"
+	AuditUndrain     = "undrain"
+	AuditRemove      = "node remove"
+	AuditBGPWithdraw = "bgp withdraw"
+	AuditBGPResume   = "bgp resume"
+	AuditSyncNow     = "sync now"
+)
+
+// AuditEntry is one operational action: who did what, when and why. The
+// director keeps them in the store beside the config history.
+type AuditEntry struct {
+	Time    time.Time `json:"time"`
+	Who     string    `json:"who"`    // the operator named by the admin token
+	Action  string    `json:"action"` // one of the Audit constants
+	Target  string    `json:"target,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	Version uint64    `json:"version,omitempty"` // snapshot (or config version for apply/rollback) that carries it
+	Result  string    `json:"result"`            // "ok" or the error
+}
+
+// WhoAmI names the operator an admin token belongs to.
+type WhoAmI struct {
+	Name string `json:"name"`
+}
+
+// RefusedSubscriber is a subscriber whose requests the director refused
+// (a wrong key, a stale clock, a replay), by reason, as status shows it.
+type RefusedSubscriber struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	Address  string    `json:"address"`
+	Reason   string    `json:"reason"` // "mac" (wrong key), "time", "nonce", ...
+	Count    uint64    `json:"count"`
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // ChangeResult answers a config change, rollback, drain or remove.
