@@ -84,7 +84,7 @@ func TestPionWritesCountedTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tl := newTCPListener(nil, ln)
+	tl := newTCPListener(newRelay(Config{}), ln)
 	for _, tc := range pionWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			cli, err := net.Dial("tcp4", ln.Addr().String())
