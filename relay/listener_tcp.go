@@ -31,6 +31,10 @@ type tcpListener struct {
 	acceptErrors atomic.Uint64
 	acceptLog    logLimiter
 	errsSince    int // temporary errors since the last accepted connection; accept loop only
+	startOnce    sync.Once
+	ready        chan *tcpConn // connections that sent their first bytes, for pion
+	acceptDone   chan struct{} // closed when the accept loop ends, with acceptErr
+	acceptErr    error
 
 	invalid invalidCounts // garbage and oversize frames dropped
 	closes  [len(closeReasons)]atomic.Uint64
@@ -43,24 +47,43 @@ type tcpListener struct {
 
 func newTCPListener(r *Relay, l net.Listener) *tcpListener {
 	tl := &tcpListener{Listener: l, r: r, conns: map[*tcpConn]struct{}{}, closing: make(chan struct{}),
+		ready: make(chan *tcpConn), acceptDone: make(chan struct{}),
 		state: newServeState(TransportTCP, l.Addr(), 0, 1), acceptLog: logLimiter{every: acceptLogEvery}}
 	tl.alloc = allocator{r: r, gate: &tl.gate}
 	return tl
 }
 
-// Accept returns the next connection. Temporary errors (out of file
-// descriptors, a connection aborted in the queue) are counted, logged at
-// most once a second and ridden out with a growing pause, as
-// net/http.Server does; any other error ends pion's accept loop, and the
+// Accept returns the next connection that has sent something: pion
+// starts a reader goroutine with a packet buffer for each connection it
+// accepts, so connections wait here, on a small goroutine of their own
+// and without a buffer, until their first bytes arrive (or AuthTimeout
+// closes them).
+//
+// The accept loop behind it rides out temporary errors (out of file
+// descriptors, a connection aborted in the queue): they are counted,
+// logged at most once a second and waited out with a growing pause, as
+// net/http.Server does. Any other error ends pion's accept loop, and the
 // listener is recorded as no longer serving. A connection from an address
 // that holds MaxConnsPerSource already is closed and counted as refused.
-// Each connection must allocate within AuthTimeout.
 func (l *tcpListener) Accept() (net.Conn, error) {
+	l.startOnce.Do(func() { go l.acceptLoop() })
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.acceptDone:
+		l.r.stopped(&l.state, l.acceptErr)
+		return nil, l.acceptErr
+	}
+}
+
+// acceptLoop accepts connections and starts a waiter for each.
+func (l *tcpListener) acceptLoop() {
+	defer close(l.acceptDone)
 	for {
 		nc, err := l.acceptRetrying()
 		if err != nil {
-			l.r.stopped(&l.state, err)
-			return nil, err
+			l.acceptErr = err
+			return
 		}
 		remote, _ := addrPortOf(nc.RemoteAddr())
 		if !l.r.sources.add(remote.Addr(), l.r.maxConnsPerSource) {
@@ -75,12 +98,30 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 			l.mu.Unlock()
 			l.r.sources.remove(remote.Addr())
 			_ = nc.Close()
-			l.state.stop(net.ErrClosed)
-			return nil, net.ErrClosed
+			l.acceptErr = net.ErrClosed
+			return
 		}
 		l.conns[c] = struct{}{}
 		l.mu.Unlock()
-		return c, nil
+		go c.waitFirst()
+	}
+}
+
+// waitFirst waits for the connection's first frame header (the TLS
+// handshake included) and hands the connection to pion.
+func (c *tcpConn) waitFirst() {
+	if _, err := io.ReadFull(c.Conn, c.hdr[:]); err != nil {
+		c.readFailed(err)
+		_ = c.Close()
+		return
+	}
+	c.primed = true
+	select {
+	case c.l.ready <- c:
+	case <-c.l.acceptDone:
+		_ = c.Close()
+	case <-c.l.closing:
+		_ = c.Close()
 	}
 }
 
@@ -166,8 +207,9 @@ type tcpConn struct {
 	l      *tcpListener
 	remote netip.AddrPort
 
-	// Reader only.
-	hdr  [4]byte
+	// Reader only (the waiter, then pion's reader).
+	hdr    [4]byte
+	primed bool // hdr holds the first frame's header, read by the waiter
 	buf  *[]byte // pooled; nil when nothing is buffered
 	r, w int     // buffered bytes are (*buf)[r:w]
 
@@ -208,7 +250,9 @@ var frameBufs = sync.Pool{New: func() any {
 func (c *tcpConn) readFrame() ([]byte, error) {
 	if c.buf == nil {
 		// Idle: wait for a header without holding a buffer.
-		if _, err := io.ReadFull(c.Conn, c.hdr[:]); err != nil {
+		if c.primed {
+			c.primed = false
+		} else if _, err := io.ReadFull(c.Conn, c.hdr[:]); err != nil {
 			return nil, err
 		}
 		c.buf = frameBufs.Get().(*[]byte)
