@@ -140,3 +140,13 @@ func errorCode(t *testing.T, m *stun.Message) stun.ErrorCode {
 	}
 	return ec.Code
 }
+
+type xorPeerAt struct {
+	ip   string
+	port int
+}
+
+func (p xorPeerAt) AddTo(m *stun.Message) error {
+	a := stun.XORMappedAddress{IP: net.ParseIP(p.ip).To4(), Port: p.port}
+	return a.AddToAs(m, stun.AttrXORPeerAddress)
+}
