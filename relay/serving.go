@@ -75,13 +75,15 @@ func (s *serveState) failure() error {
 // stopped records a listener's end and, unless the relay is shutting
 // down, logs it: the listener no longer serves clients.
 func (r *Relay) stopped(s *serveState, err error) {
-	s.stop(err)
 	s.mu.Lock()
 	retired := s.retired
 	s.mu.Unlock()
+	// Logged before it is recorded: whoever sees the failure finds its
+	// line.
 	if !r.stopping.Load() && !retired {
 		r.log.Error("relay listener stopped serving", "listener", s.name, "err", err)
 	}
+	s.stop(err)
 }
 
 // Serving returns nil while the relay serves clients on every listener,
