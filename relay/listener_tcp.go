@@ -209,9 +209,9 @@ type tcpConn struct {
 
 	// Reader only (the waiter, then pion's reader).
 	hdr    [4]byte
-	primed bool // hdr holds the first frame's header, read by the waiter
-	buf  *[]byte // pooled; nil when nothing is buffered
-	r, w int     // buffered bytes are (*buf)[r:w]
+	primed bool    // hdr holds the first frame's header, read by the waiter
+	buf    *[]byte // pooled; nil when nothing is buffered
+	r, w   int     // buffered bytes are (*buf)[r:w]
 
 	// held is the transaction ID of the Allocate request the allocation
 	// gate is held for, nil when not held. The gate is released when
