@@ -84,7 +84,7 @@ func TestPionWritesCountedTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tl := newTCPListener(nil, ln)
+	tl := newTCPListener(newRelay(Config{}), ln)
 	for _, tc := range pionWrites {
 		t.Run(tc.name, func(t *testing.T) {
 			cli, err := net.Dial("tcp4", ln.Addr().String())
@@ -92,6 +92,10 @@ func TestPionWritesCountedTCP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cli.Close()
+			// The listener hands out a connection once it sent something.
+			if _, err := cli.Write([]byte{0, 1, 0, 0}); err != nil {
+				t.Fatal(err)
+			}
 			nc, err := tl.Accept()
 			if err != nil {
 				t.Fatal(err)

@@ -66,7 +66,8 @@ func (a *allocator) allocatePacketConn(network string, requestedPort int) (net.P
 	} else {
 		network = "udp4"
 	}
-	lo, hi := r.cfg.Relay.PortMin, r.cfg.Relay.PortMax
+	conf := r.conf()
+	lo, hi := conf.Relay.PortMin, conf.Relay.PortMax
 	var udp *net.UDPConn
 	var lastErr error
 	for try := 0; try < allocateRetries && udp == nil; try++ {
@@ -98,9 +99,9 @@ func (a *allocator) allocatePacketConn(network string, requestedPort int) (net.P
 		client: g.client,
 		user:   g.user,
 		start:  r.cfg.Now(),
-		bucket: newBucket(r.cfg.Relay.AllocationBPS, r.cfg.Now()),
 		rbuf:   make([]byte, 4+maxRelayPacket+3),
 	}
+	c.bucket.Store(newBucket(conf.Relay.AllocationBPS, r.cfg.Now()))
 	if err := r.register(c); err != nil {
 		_ = udp.Close()
 		return nil, nil, err
@@ -112,7 +113,7 @@ func (a *allocator) allocatePacketConn(network string, requestedPort int) (net.P
 
 // register adds c to the registry, rechecking the quotas under the lock.
 func (r *Relay) register(c *relayConn) error {
-	q := r.cfg.Relay
+	q := r.conf().Relay
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {

@@ -33,11 +33,11 @@ const (
 	ReasonUserQuota   = "user_quota"   // 486
 	ReasonNodeQuota   = "node_quota"   // 508
 	ReasonDraining    = "draining"     // 300 or 508
-	ReasonPeer        = "peer_denied"  // CreatePermission/ChannelBind or send to a filtered peer
+	ReasonPeer        = "peer_denied"  // CreatePermission/ChannelBind (403) or send to a filtered peer
 )
 
 var refusalReasons = [...]string{ReasonMalformed, ReasonExpired, ReasonFuture, ReasonBadPassword,
-	ReasonUserQuota, ReasonNodeQuota, ReasonDraining, ReasonPeer}
+	ReasonUserQuota, ReasonNodeQuota, ReasonDraining, ReasonPeer, ReasonSourceLimit}
 
 // authenticator checks TURN REST usernames and computes long-term keys.
 // Keys made with a previous secret are remembered per username (bounded),

@@ -12,6 +12,7 @@ import (
 const (
 	typeAllocateRequest     = 0x0003
 	typeRefreshRequest      = 0x0004
+	typeCreatePermRequest   = 0x0008
 	typeChannelBindRequest  = 0x0009
 	typeChannelBindSuccess  = 0x0109
 	typeDataIndication      = 0x0017
@@ -43,11 +44,13 @@ type verdict struct {
 
 // inspect looks at one STUN request before pion does. It verifies the
 // credential of authenticated requests (trying each secret, so rotation
-// works), refuses Allocate requests over quota or while draining with the
-// code a client expects, clamps LIFETIME to the configured bounds, and
-// notes ChannelBind requests for the fast path. Anything it does not
-// understand passes to pion untouched. over is the client's transport: a
-// drain's alternate is named for it.
+// works) and has pion answer a bad one with 401 and a fresh NONCE,
+// refuses Allocate requests over quota or while draining with the code a
+// client expects, refuses peers the filter denies with 403, clamps
+// LIFETIME to the configured bounds, and notes ChannelBind requests for
+// the fast path. Anything it does not understand passes to pion
+// untouched. over is the client's transport: a drain's alternate is named
+// for it.
 func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllocation bool) verdict {
 	pass := verdict{pass: true}
 	if len(p) < 20 || !stun.IsMessage(p) {
@@ -55,7 +58,7 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 	}
 	t := binary.BigEndian.Uint16(p[0:2])
 	switch t {
-	case typeAllocateRequest, typeRefreshRequest, typeChannelBindRequest:
+	case typeAllocateRequest, typeRefreshRequest, typeCreatePermRequest, typeChannelBindRequest:
 	default:
 		return pass
 	}
@@ -69,25 +72,29 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 	}
 	name := username.String()
 	expiry, user, reason := r.auth.check(name)
-	if reason != "" {
-		// pion asks the AuthHandler, which refuses and counts it.
-		return pass
-	}
 	var key []byte
-	for i := range r.auth.secrets {
-		k := r.auth.key(i, name)
-		if stun.MessageIntegrity(k).Check(m) == nil {
-			key = k
-			if i > 0 {
-				r.auth.remember(name, k, expiry)
+	if reason == "" {
+		for i := range r.auth.secrets {
+			k := r.auth.key(i, name)
+			if stun.MessageIntegrity(k).Check(m) == nil {
+				key = k
+				if i > 0 {
+					r.auth.remember(name, k, expiry)
+				}
+				break
 			}
-			break
+		}
+		if key == nil {
+			reason = ReasonBadPassword
 		}
 	}
-	if key == nil {
-		r.refuse(ReasonBadPassword)
-		r.log.Info("turn request refused", "reason", ReasonBadPassword, "client", client, "user", user)
-		return pass // pion answers 400 with the current secret's key
+	if reason != "" {
+		// RFC 8656 section 9.2 (RFC 8489 section 9.2.4): a bad or expired
+		// credential is answered 401 with REALM and a NONCE, so clients
+		// retry with a fresh one. pion answers that to a request without
+		// MESSAGE-INTEGRITY, with its own nonce.
+		r.refused(reason, "turn request refused", "client", client, "user", user)
+		return verdict{pass: true, msg: withoutIntegrity(m)}
 	}
 
 	switch t {
@@ -96,8 +103,7 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 			return pass // a retransmission or a mismatch: pion's to answer
 		}
 		if st := r.draining.Load(); st != nil {
-			r.refuse(ReasonDraining)
-			r.log.Info("turn allocation refused", "reason", ReasonDraining, "client", client, "user", user)
+			r.refused(ReasonDraining, "turn allocation refused", "client", client, "user", user)
 			if alt := st.alternateFor(client.Addr(), over); alt.IsValid() {
 				return verdict{reply: errorReply(m, key, stun.CodeTryAlternate, &stun.AlternateServer{
 					IP: alt.Addr().AsSlice(), Port: int(alt.Port())})}
@@ -105,8 +111,7 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 			return verdict{reply: errorReply(m, key, stun.CodeInsufficientCapacity, nil)}
 		}
 		if reason := r.quotaReason(user); reason != "" {
-			r.refuse(reason)
-			r.log.Info("turn allocation refused", "reason", reason, "client", client, "user", user)
+			r.refused(reason, "turn allocation refused", "client", client, "user", user)
 			code := stun.CodeAllocQuotaReached
 			if reason == ReasonNodeQuota {
 				code = stun.CodeInsufficientCapacity
@@ -118,7 +123,32 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 		return v
 	case typeRefreshRequest:
 		return verdict{pass: true, msg: r.clampLifetime(m, key, false)}
+	case typeCreatePermRequest:
+		if !hasAllocation {
+			return pass
+		}
+		// All or nothing (RFC 8656 section 10.2): one denied peer
+		// refuses the request.
+		denied := netip.Addr{}
+		_ = m.ForEach(stun.AttrXORPeerAddress, func(m *stun.Message) error {
+			var peer stun.XORMappedAddress
+			if err := peer.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
+				return nil
+			}
+			if ip, ok := netip.AddrFromSlice(peer.IP); ok && !denied.IsValid() && !r.filter.Load().permitIP(ip) {
+				denied = ip
+			}
+			return nil
+		})
+		if denied.IsValid() {
+			r.refused(ReasonPeer, "turn permission refused", "client", client, "user", user, "peer", denied)
+			return verdict{reply: errorReply(m, key, stun.CodeForbidden, nil)}
+		}
+		return pass
 	case typeChannelBindRequest:
+		if !hasAllocation {
+			return pass
+		}
 		ch, err := m.Get(attrChannelNumber)
 		if err != nil || len(ch) < 2 {
 			return pass
@@ -131,6 +161,10 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 		if !ok || peer.Port < 0 || peer.Port > 65535 {
 			return pass
 		}
+		if !r.filter.Load().permitIP(ip) {
+			r.refused(ReasonPeer, "turn permission refused", "client", client, "user", user, "peer", ip)
+			return verdict{reply: errorReply(m, key, stun.CodeForbidden, nil)}
+		}
 		return verdict{pass: true, bind: &pendingBind{
 			tx:     m.TransactionID,
 			client: client,
@@ -139,6 +173,21 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 		}}
 	}
 	return pass
+}
+
+// withoutIntegrity returns m rebuilt without MESSAGE-INTEGRITY and
+// FINGERPRINT (and what follows them).
+func withoutIntegrity(m *stun.Message) []byte {
+	out := &stun.Message{TransactionID: m.TransactionID}
+	out.SetType(m.Type)
+	out.WriteHeader()
+	for _, a := range m.Attributes {
+		if a.Type == stun.AttrMessageIntegrity || a.Type == stun.AttrMessageIntegritySHA256 || a.Type == stun.AttrFingerprint {
+			break
+		}
+		out.Add(a.Type, a.Value)
+	}
+	return out.Raw
 }
 
 // errorReply builds an error response to m, signed with key.
@@ -165,6 +214,8 @@ func errorReason(code stun.ErrorCode) []byte {
 		return []byte("Try Alternate")
 	case stun.CodeAllocQuotaReached:
 		return []byte("Allocation Quota Reached")
+	case stun.CodeForbidden:
+		return []byte("Forbidden")
 	default:
 		return []byte("Insufficient Capacity")
 	}
@@ -187,8 +238,9 @@ func (r *Relay) clampLifetime(m *stun.Message, key []byte, allocate bool) []byte
 		return nil
 	}
 	// pion grants its default instead of a LIFETIME of an hour or more.
-	hi := min(r.cfg.MaxLifetime, time.Hour-time.Second)
-	got := min(max(want, r.cfg.MinLifetime), hi)
+	conf := r.conf()
+	hi := min(conf.MaxLifetime, time.Hour-time.Second)
+	got := min(max(want, conf.MinLifetime), hi)
 	if got == want {
 		return nil
 	}

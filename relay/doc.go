@@ -15,6 +15,15 @@
 //     port, enforce the bandwidth caps, count bytes and packets, and frame
 //     peer data of bound channels straight back to the client.
 //
+// Each listener (the UDP sockets, TCP, TLS) runs its own pion server, so
+// Update can move one listener without touching the others' allocations;
+// limits and peer rules are read per request and change in place.
+// abuse.go holds the limits against floods: TCP and TLS connections wait
+// for their first bytes without a buffer or a pion goroutine and must
+// allocate within AuthTimeout, MaxConnsPerSource caps each address, a
+// client that stops reading is disconnected when a write times out, and
+// refusals are logged as per-reason summaries.
+//
 // The pion server is reached only from pion.go and the pion client only
 // from probe.go, so moving to a newer pion major changes those two files
 // (and the STUN parsing in control.go, which uses pion/stun).

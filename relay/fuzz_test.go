@@ -1,8 +1,9 @@
 package relay
 
 import (
-	"bufio"
 	"bytes"
+	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -36,19 +37,20 @@ func FuzzInspect(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, auth: newAuthenticator(cfg.Secrets, cfg.Realm, cfg.Now, cfg.MaxCredentialTTL),
-		live: map[uint64]*relayConn{}, perUser: map[string]int{}}
+	r := newRelay(cfg)
 	client := netip.MustParseAddrPort("192.0.2.9:4000")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r.inspect(b, client, TransportUDP, false)
 		r.inspect(b, client, TransportTCP, true)
 		// The TCP framer must not panic either.
-		c := &tcpConn{br: bufio.NewReader(bytes.NewReader(b)), fbuf: make([]byte, maxTCPFrame)}
+		c := &tcpConn{Conn: readerConn{r: bytes.NewReader(b)}}
 		for {
 			if _, err := c.readFrame(); err != nil {
 				break
 			}
+			c.settle()
 		}
+		c.dropBuf()
 	})
 }
 
@@ -64,3 +66,11 @@ func TestDataIndicationPayload(t *testing.T) {
 		}
 	}
 }
+
+// readerConn is a net.Conn that reads from r.
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -20,6 +20,12 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef")
 // startRelay runs a relay on ip with cfg's gaps filled, stopped at test end.
 func startRelay(t *testing.T, ip string, cfg Config) *Relay {
 	t.Helper()
+	return startRelayWith(t, ip, cfg, nil)
+}
+
+// startRelayWith is startRelay with tune applied to the relay before Run.
+func startRelayWith(t *testing.T, ip string, cfg Config, tune func(*Relay)) *Relay {
+	t.Helper()
 	cfg.Address = netip.MustParseAddr(ip)
 	if cfg.Realm == "" {
 		cfg.Realm = "support.example.com"
@@ -46,6 +52,9 @@ func startRelay(t *testing.T, ip string, cfg Config) *Relay {
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if tune != nil {
+		tune(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,44 @@ func TestInteropCoturnClient(t *testing.T) {
 			if s.Refused != 0 {
 				t.Errorf("relay refused %d requests: %v", s.Refused, s.RefusedBy)
 			}
+		})
+	}
+}
+
+// TestInteropCoturnClientRefused: coturn's client with a wrong secret or
+// an expired credential gets 401 with a nonce, retries with it as against
+// coturn, is refused again and gives up.
+func TestInteropCoturnClientRefused(t *testing.T) {
+	uclient, err := exec.LookPath("turnutils_uclient")
+	if err != nil {
+		t.Skip("turnutils_uclient not installed (Debian package coturn)")
+	}
+	r := startRelay(t, "127.0.0.49", Config{})
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		reason string
+	}{
+		{"wrong secret", []string{"-W", "00000000000000000000000000000000wrong"}, ReasonBadPassword},
+		{"expired", func() []string {
+			u, p := cluster.RelayCredential(testSecret, "old", time.Now().Add(-time.Hour))
+			return []string{"-u", u, "-w", p}
+		}(), ReasonExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			before := r.Stats().RefusedBy[tc.reason]
+			args := append([]string{"-u", "interop", "-n", "1", "-m", "1", "-y", "-L", "127.0.0.48"}, tc.args...)
+			args = append(args, "127.0.0.49")
+			out, err := exec.CommandContext(ctx, uclient, args...).CombinedOutput()
+			if err == nil && !strings.Contains(string(out), "Cannot complete Allocation") {
+				t.Fatalf("turnutils_uclient allocated with a %s:\n%s", tc.name, out)
+			}
+			if got := r.Stats().RefusedBy[tc.reason] - before; got < 1 {
+				t.Errorf("refusals[%s] grew by %d:\n%s", tc.reason, got, out)
+			}
+			t.Logf("%s: %d refusals counted, client output: %s", tc.name, r.Stats().RefusedBy[tc.reason]-before, strings.TrimSpace(string(out)))
 		})
 	}
 }

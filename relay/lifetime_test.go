@@ -9,7 +9,7 @@ import (
 )
 
 func TestClampLifetime(t *testing.T) {
-	r := &Relay{cfg: Config{MinLifetime: time.Minute, MaxLifetime: 20 * time.Minute}}
+	r := newRelay(Config{MinLifetime: time.Minute, MaxLifetime: 20 * time.Minute})
 	key := stun.NewLongTermIntegrity("1:u", "realm", "pw")
 	build := func(method stun.Method, lifetime int) *stun.Message {
 		setters := []stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest), stun.NewUsername("1:u")}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/pion/stun"
 )
 
 // udpListener wraps one UDP listener socket for pion. One pion goroutine
@@ -40,7 +42,8 @@ func newUDPListener(r *Relay, conn *net.UDPConn) *udpListener {
 
 // ReadFrom returns the next request for pion. ChannelData of bound
 // channels is relayed here and never reaches pion; refused Allocate
-// requests are answered here. An error ends pion's read loop, so the
+// requests are answered here; garbage and oversize datagrams are dropped
+// and counted. An error ends pion's read loop, so the
 // listener is recorded as no longer serving.
 func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 	if l.held {
@@ -54,11 +57,21 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if n >= len(p) {
+			// Truncated by the read: larger than any TURN message the
+			// relay takes (pion's inbound MTU).
+			l.r.udpInvalid.add(invalidOversize)
+			continue
+		}
 		if n >= 4 && p[0]&0xC0 == 0x40 {
 			if l.forward(p[:n], from) {
 				continue
 			}
 			return n, net.UDPAddrFromAddrPort(from), nil
+		}
+		if !stun.IsMessage(p[:n]) {
+			l.r.udpInvalid.add(invalidGarbage)
+			continue
 		}
 		v := l.r.inspect(p[:n], from, TransportUDP, l.lookup(from) != nil)
 		if v.reply != nil {

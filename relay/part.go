@@ -21,9 +21,10 @@ import (
 // Part runs a node's relay as the site says; its Apply, Heartbeat and
 // Check are those of the node agent's parts. Apply starts the relay on the
 // node's public address, follows drain (new allocations refused with 300
-// naming another healthy node, existing ones continue) in place, restarts
-// the relay when its address, ports, limits or realm change, and stops it
-// when the node leaves the site. Methods are safe for concurrent use.
+// naming another healthy node, existing ones continue) in place, applies
+// changed limits and peer rules to the running relay, replaces only the
+// listener whose port changed, restarts the relay when its address or
+// realm change, and stops it when the node leaves the site. Methods are safe for concurrent use.
 type Part struct {
 	base Config // wiring only: secrets, TLS files, logger, registerer
 
@@ -72,6 +73,15 @@ func (p *Part) Apply(ctx context.Context, snap *cluster.Snapshot, self *cluster.
 	cfg.Realm = realm(snap.Config.Zone)
 	draining := !snap.Accepting(self)
 
+	if p.cur != nil && !sameRelay(p.cur.cfg, cfg) && p.cur.cfg.Address == cfg.Address && p.cur.cfg.Realm == cfg.Realm {
+		// Limits and ports change on the running relay: live
+		// allocations continue (those of a moved listener excepted).
+		if err := p.cur.r.Update(cfg); err != nil {
+			p.base.logger().Warn("relay: update failed; restarting", "node", self.Name, "err", err)
+		} else {
+			p.cur.cfg = cfg
+		}
+	}
 	if p.cur == nil || !sameRelay(p.cur.cfg, cfg) {
 		p.stopLocked()
 		if err := p.startLocked(ctx, cfg); err != nil {

@@ -19,15 +19,39 @@ type engine interface {
 	Close() error
 }
 
-// startEngine starts pion on the relay's wrapped sockets.
-func startEngine(r *Relay) (engine, error) {
+// startEngines starts a TURN server on each listener: one for the UDP
+// sockets, one per TCP or TLS listener, so one listener can be replaced
+// without disturbing the allocations of the others.
+func (r *Relay) startEngines() error {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	if len(r.udp) > 0 {
+		eng, err := r.startEngine(r.udp, nil)
+		if err != nil {
+			return err
+		}
+		r.udpEng = eng
+	}
+	for _, l := range r.listeners {
+		eng, err := r.startEngine(nil, l)
+		if err != nil {
+			return err
+		}
+		l.eng = eng
+	}
+	r.serving = true
+	return nil
+}
+
+// startEngine starts pion on the given wrapped sockets: the UDP ones or
+// one TCP or TLS listener.
+func (r *Relay) startEngine(udp []*udpListener, l *tcpListener) (engine, error) {
 	perm := func(client net.Addr, peer net.IP) bool {
 		ip, ok := netip.AddrFromSlice(peer)
-		if ok && r.filter.permitIP(ip) {
+		if ok && r.filter.Load().permitIP(ip) {
 			return true
 		}
-		r.refuse(ReasonPeer)
-		r.log.Info("turn permission refused", "reason", ReasonPeer, "client", client.String(), "peer", peer.String())
+		r.refused(ReasonPeer, "turn permission refused", "client", client.String(), "peer", peer.String())
 		return false
 	}
 	cfg := turn.ServerConfig{
@@ -37,14 +61,14 @@ func startEngine(r *Relay) (engine, error) {
 		InboundMTU:         maxRelayPacket,
 		LoggerFactory:      pionLogs{log: r.log},
 	}
-	for _, u := range r.udp {
+	for _, u := range udp {
 		cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
 			PacketConn:            u,
 			RelayAddressGenerator: generator{&u.alloc},
 			PermissionHandler:     perm,
 		})
 	}
-	for _, l := range r.listeners {
+	if l != nil {
 		cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
 			Listener:              l,
 			RelayAddressGenerator: generator{&l.alloc},
@@ -64,8 +88,7 @@ func startEngine(r *Relay) (engine, error) {
 func (r *Relay) authHandler(username, _ string, src net.Addr) ([]byte, bool) {
 	_, user, reason := r.auth.check(username)
 	if reason != "" {
-		r.refuse(reason)
-		r.log.Info("turn request refused", "reason", reason, "client", src.String(), "user", user)
+		r.refused(reason, "turn request refused", "client", src.String(), "user", user)
 		return nil, false
 	}
 	return r.auth.currentKey(username), true

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,14 +18,24 @@ import (
 
 // Relay is one node's TURN relay.
 type Relay struct {
-	cfg    Config
-	log    *slog.Logger
-	auth   *authenticator
-	filter *peerFilter
-	node   *bucket // node-wide bandwidth cap, nil when uncapped
+	cfg  Config // as New got it; see conf for the settings Update changes
+	log  *slog.Logger
+	auth *authenticator
 
+	// The settings Update changes on a running relay: limits and peer
+	// rules (replaced whole, read without a lock), and the listeners.
+	settings atomic.Pointer[Config]
+	filter   atomic.Pointer[peerFilter]
+	node     atomic.Pointer[bucket] // node-wide bandwidth cap, nil when uncapped
+
+	// lmu guards the listeners and their TURN servers; updateMu
+	// serializes Update.
+	lmu       sync.Mutex
+	updateMu  sync.Mutex
 	udp       []*udpListener
-	listeners []*tcpListener
+	udpEng    engine
+	listeners []*tcpListener // TCP, then TLS; each runs its own engine
+	serving   bool           // the engines run: listeners bound later start theirs at once
 
 	// clock is a coarse unix-nanosecond clock for channel expiry on the
 	// hot paths, advanced by Run.
@@ -35,6 +46,7 @@ type Relay struct {
 
 	draining atomic.Pointer[drainState]
 
+	// mu guards the allocation registry.
 	mu      sync.Mutex
 	conns   map[netip.AddrPort]*relayConn // by advertised and bound relayed address
 	perUser map[string]int
@@ -42,15 +54,22 @@ type Relay struct {
 	nextID  uint64
 	ended   totals // accounting of closed allocations
 
-	refusals [len(refusalReasons)]atomic.Uint64
-	allocs   atomic.Uint64 // allocations ever made
+	refusals   [len(refusalReasons)]atomic.Uint64
+	refusalLog refusalLog
+	allocs     atomic.Uint64 // allocations ever made
+
+	// Abuse limits (see abuse.go), fixed before Run.
+	authTimeout       time.Duration // TCP and TLS connections without an allocation
+	writeTimeout      time.Duration // one write to a TCP or TLS client
+	maxConnsPerSource int           // TCP and TLS connections per client address; 0 = no limit
+	sources           sourceCounts
+	udpInvalid        invalidCounts // garbage and oversize datagrams dropped
 
 	runOnce   sync.Once
 	closeOnce sync.Once
 	closed    chan struct{}
 	stopping  atomic.Bool   // set when shutdown starts: listener errors from then on are expected
 	done      chan struct{} // closed when Run's goroutines have stopped
-	engine    engine
 }
 
 type totals struct {
@@ -86,19 +105,7 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		auth:    newAuthenticator(cfg.Secrets, cfg.Realm, cfg.Now, cfg.MaxCredentialTTL),
-		node:    newBucket(cfg.Relay.NodeBPS, time.Now()),
-		conns:   map[netip.AddrPort]*relayConn{},
-		perUser: map[string]int{},
-		live:    map[uint64]*relayConn{},
-		closed:  make(chan struct{}),
-		done:    make(chan struct{}),
-	}
-	r.clock.Store(time.Now().UnixNano())
-	r.filter = newPeerFilter(cfg.Relay.AllowPeers, ownAddrs(cfg.Address, cfg.ListenAddress))
+	r := newRelay(cfg)
 	if err := r.bind(); err != nil {
 		r.closeSockets()
 		return nil, err
@@ -110,6 +117,33 @@ func New(cfg Config) (*Relay, error) {
 		}
 	}
 	return r, nil
+}
+
+// newRelay is a relay for cfg (with defaults) without listeners.
+func newRelay(cfg Config) *Relay {
+	if cfg.Logger == nil {
+		cfg.Logger = discardLogger()
+	}
+	r := &Relay{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		auth:    newAuthenticator(cfg.Secrets, cfg.Realm, cfg.Now, cfg.MaxCredentialTTL),
+		conns:   map[netip.AddrPort]*relayConn{},
+		perUser: map[string]int{},
+		live:    map[uint64]*relayConn{},
+		closed:  make(chan struct{}),
+		done:    make(chan struct{}),
+
+		authTimeout:       AuthTimeout,
+		writeTimeout:      defaultTCPWriteTimeout,
+		maxConnsPerSource: MaxConnsPerSource,
+	}
+	r.refusalLog.log = cfg.Logger
+	r.clock.Store(time.Now().UnixNano())
+	r.settings.Store(&cfg)
+	r.node.Store(newBucket(cfg.Relay.NodeBPS, time.Now()))
+	r.filter.Store(newPeerFilter(cfg.Relay.AllowPeers, ownAddrs(cfg.Address, cfg.ListenAddress)))
+	return r
 }
 
 // ownAddrs are the node addresses the send-time filter guards: the
@@ -131,59 +165,99 @@ func ownAddrs(public, listen netip.Addr) []netip.Addr {
 
 func (r *Relay) bind() error {
 	rc := r.cfg.Relay
-	host := r.cfg.ListenAddress.String()
-	network := "udp4"
-	if r.cfg.ListenAddress.Is6() {
-		network = "udp6"
-	}
 	if rc.UDPPort != -1 {
-		addr := net.JoinHostPort(host, strconv.Itoa(rc.UDPPort))
-		n := r.cfg.UDPSockets
-		if !reusePort {
-			n = 1
+		us, err := r.bindUDP(rc.UDPPort)
+		if err != nil {
+			return err
 		}
-		for range n {
-			pc, err := listenUDP(network, addr, n > 1)
-			if err != nil {
-				return fmt.Errorf("listen udp %s: %w", addr, err)
-			}
-			u := newUDPListener(r, pc)
-			u.state = newServeState(TransportUDP, pc.LocalAddr(), len(r.udp), n)
-			r.udp = append(r.udp, u)
-		}
-	}
-	tcpNet := "tcp4"
-	if r.cfg.ListenAddress.Is6() {
-		tcpNet = "tcp6"
+		r.udp = us
 	}
 	if rc.TCPPort != -1 {
-		addr := net.JoinHostPort(host, strconv.Itoa(rc.TCPPort))
-		l, err := net.Listen(tcpNet, addr)
+		l, err := r.bindTCP(rc.TCPPort)
 		if err != nil {
-			return fmt.Errorf("listen tcp %s: %w", addr, err)
+			return err
 		}
-		r.listeners = append(r.listeners, newTCPListener(r, l))
+		r.listeners = append(r.listeners, l)
 	}
 	if r.cfg.CertFile != "" && rc.TLSPort != -1 {
-		cert, err := tls.LoadX509KeyPair(r.cfg.CertFile, r.cfg.KeyFile)
+		l, err := r.bindTLS(rc.TLSPort)
 		if err != nil {
-			return fmt.Errorf("%w: load TLS key pair: %w", ErrConfig, err)
+			return err
 		}
-		addr := net.JoinHostPort(host, strconv.Itoa(rc.TLSPort))
-		l, err := net.Listen(tcpNet, addr)
-		if err != nil {
-			return fmt.Errorf("listen tls %s: %w", addr, err)
-		}
-		tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		t := newTCPListener(r, tl)
-		t.state = newServeState(TransportTLS, tl.Addr(), 0, 1)
-		r.listeners = append(r.listeners, t)
+		r.listeners = append(r.listeners, l)
 	}
 	return nil
 }
 
+// bindUDP binds the UDP listener's sockets on port.
+func (r *Relay) bindUDP(port int) ([]*udpListener, error) {
+	network := "udp4"
+	if r.cfg.ListenAddress.Is6() {
+		network = "udp6"
+	}
+	addr := net.JoinHostPort(r.cfg.ListenAddress.String(), strconv.Itoa(port))
+	n := r.cfg.UDPSockets
+	if !reusePort {
+		n = 1
+	}
+	var us []*udpListener
+	for range n {
+		pc, err := listenUDP(network, addr, n > 1)
+		if err != nil {
+			for _, u := range us {
+				_ = u.conn.Close()
+			}
+			return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		if port == 0 {
+			// Later sockets share the port the first one got.
+			addr = pc.LocalAddr().String()
+		}
+		u := newUDPListener(r, pc)
+		u.state = newServeState(TransportUDP, pc.LocalAddr(), len(us), n)
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+func (r *Relay) tcpNetwork() string {
+	if r.cfg.ListenAddress.Is6() {
+		return "tcp6"
+	}
+	return "tcp4"
+}
+
+// bindTCP binds the TCP listener on port.
+func (r *Relay) bindTCP(port int) (*tcpListener, error) {
+	addr := net.JoinHostPort(r.cfg.ListenAddress.String(), strconv.Itoa(port))
+	l, err := net.Listen(r.tcpNetwork(), addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+	}
+	return newTCPListener(r, l), nil
+}
+
+// bindTLS binds the TLS listener on port.
+func (r *Relay) bindTLS(port int) (*tcpListener, error) {
+	cert, err := tls.LoadX509KeyPair(r.cfg.CertFile, r.cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: load TLS key pair: %w", ErrConfig, err)
+	}
+	addr := net.JoinHostPort(r.cfg.ListenAddress.String(), strconv.Itoa(port))
+	l, err := net.Listen(r.tcpNetwork(), addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen tls %s: %w", addr, err)
+	}
+	tl := tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	t := newTCPListener(r, tl)
+	t.state = newServeState(TransportTLS, tl.Addr(), 0, 1)
+	return t, nil
+}
+
 // UDPAddr returns the UDP listener's address, or nil when disabled.
 func (r *Relay) UDPAddr() net.Addr {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
 	if len(r.udp) == 0 {
 		return nil
 	}
@@ -191,11 +265,25 @@ func (r *Relay) UDPAddr() net.Addr {
 }
 
 // TCPAddr returns the TCP listener's address, or nil when disabled.
-func (r *Relay) TCPAddr() net.Addr {
-	if r.cfg.Relay.TCPPort == -1 || len(r.listeners) == 0 {
-		return nil
+func (r *Relay) TCPAddr() net.Addr { return r.streamAddr(TransportTCP) }
+
+// TLSAddr returns the TLS listener's address, or nil when disabled.
+func (r *Relay) TLSAddr() net.Addr { return r.streamAddr(TransportTLS) }
+
+func (r *Relay) streamAddr(t Transport) net.Addr {
+	for _, l := range r.tcpListeners() {
+		if l.state.transport == t {
+			return l.Addr()
+		}
 	}
-	return r.listeners[0].Addr()
+	return nil
+}
+
+// tcpListeners lists the TCP and TLS listeners now.
+func (r *Relay) tcpListeners() []*tcpListener {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	return slices.Clone(r.listeners)
 }
 
 // Run serves until ctx ends or Close is called, then shuts the relay down
@@ -213,22 +301,22 @@ func (r *Relay) run(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
-	eng, err := startEngine(r)
-	if err != nil {
+	if err := r.startEngines(); err != nil {
 		r.Close()
 		return fmt.Errorf("start turn server: %w", err)
 	}
-	r.mu.Lock()
-	r.engine = eng
-	r.mu.Unlock()
 	r.log.Info("relay serving", "address", r.cfg.Address, "udp", r.cfg.Relay.UDPPort, "tcp", r.cfg.Relay.TCPPort, "realm", r.cfg.Realm)
 
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
+	summary := time.NewTicker(refusalLogEvery)
+	defer summary.Stop()
 	for {
 		select {
+		case <-summary.C:
+			r.refusalLog.flush(refusalLogEvery)
 		case <-ctx.Done():
 			r.shutdown()
 			return nil
@@ -260,12 +348,19 @@ func (r *Relay) Close() error {
 
 func (r *Relay) shutdown() {
 	r.stopping.Store(true)
-	r.mu.Lock()
-	eng := r.engine
-	r.engine = nil
-	r.mu.Unlock()
-	if eng != nil {
-		_ = eng.Close()
+	r.lmu.Lock()
+	engs := []engine{r.udpEng}
+	r.udpEng = nil
+	for _, l := range r.listeners {
+		engs = append(engs, l.eng)
+		l.eng = nil
+	}
+	r.serving = false
+	r.lmu.Unlock()
+	for _, eng := range engs {
+		if eng != nil {
+			_ = eng.Close()
+		}
 	}
 	r.closeSockets()
 	r.mu.Lock()
@@ -277,14 +372,18 @@ func (r *Relay) shutdown() {
 	for _, c := range live {
 		_ = c.Close()
 	}
+	r.refusalLog.flush(refusalLogEvery)
 	r.log.Info("relay stopped")
 }
 
 func (r *Relay) closeSockets() {
-	for _, u := range r.udp {
+	r.lmu.Lock()
+	us, ls := r.udp, r.listeners
+	r.lmu.Unlock()
+	for _, u := range us {
 		_ = u.conn.Close()
 	}
-	for _, l := range r.listeners {
+	for _, l := range ls {
 		l.closeAll()
 	}
 }
@@ -348,19 +447,20 @@ func (r *Relay) refuse(reason string) {
 // Traffic between two allocations of this relay crosses the node once,
 // so its receiving side (internal) is not charged to the node again.
 func (r *Relay) allowBytes(c *relayConn, n int, internal bool) bool {
-	if c.bucket == nil && r.node == nil {
+	cb, nb := c.bucket.Load(), r.node.Load()
+	if cb == nil && nb == nil {
 		return true
 	}
 	now := time.Now()
-	if !c.bucket.take(n, now) {
+	if !cb.take(n, now) {
 		return false
 	}
-	return internal || r.node.take(n, now)
+	return internal || nb.take(n, now)
 }
 
 // quotaReason reports which allocation quota user is at, or "".
 func (r *Relay) quotaReason(user string) string {
-	q := r.cfg.Relay
+	q := r.conf().Relay
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {

@@ -44,7 +44,7 @@ type relayConn struct {
 	bound  netip.AddrPort // relayed address as bound (differs behind NAT)
 	link   clientLink
 	client netip.AddrPort
-	bucket *bucket
+	bucket atomic.Pointer[bucket] // nil when uncapped; replaced when the cap changes
 
 	id    uint64
 	user  string
@@ -130,7 +130,7 @@ func (c *relayConn) permitSend(peer netip.AddrPort) bool {
 	if s := c.sendOK.Load(); s != nil && s.peer == peer && s.gen == gen {
 		return true
 	}
-	if !c.r.filter.permitSend(peer, c.r.isRelayed) {
+	if !c.r.filter.Load().permitSend(peer, c.r.isRelayed) {
 		return false
 	}
 	c.sendOK.Store(&sendCheck{peer: peer, gen: gen})
@@ -187,7 +187,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if !c.r.allowBytes(c, n, c.r.node != nil && c.r.isRelayed(from)) {
+		if !c.r.allowBytes(c, n, c.r.node.Load() != nil && c.r.isRelayed(from)) {
 			c.dropped.Add(1)
 			continue
 		}

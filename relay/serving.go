@@ -36,8 +36,16 @@ type serveState struct {
 	transport Transport
 	name      string // transport and address, as health errors name it
 
-	mu  sync.Mutex
-	err error // why the listener stopped; nil while it serves
+	mu      sync.Mutex
+	err     error // why the listener stopped; nil while it serves
+	retired bool  // closed by an Update that replaced it
+}
+
+// retire notes that the listener is being replaced: its end is expected.
+func (s *serveState) retire() {
+	s.mu.Lock()
+	s.retired = true
+	s.mu.Unlock()
 }
 
 func newServeState(t Transport, addr net.Addr, socket, sockets int) serveState {
@@ -67,10 +75,15 @@ func (s *serveState) failure() error {
 // stopped records a listener's end and, unless the relay is shutting
 // down, logs it: the listener no longer serves clients.
 func (r *Relay) stopped(s *serveState, err error) {
-	s.stop(err)
-	if !r.stopping.Load() {
+	s.mu.Lock()
+	retired := s.retired
+	s.mu.Unlock()
+	// Logged before it is recorded: whoever sees the failure finds its
+	// line.
+	if !r.stopping.Load() && !retired {
 		r.log.Error("relay listener stopped serving", "listener", s.name, "err", err)
 	}
+	s.stop(err)
 }
 
 // Serving returns nil while the relay serves clients on every listener,
@@ -100,6 +113,8 @@ func (r *Relay) Serving() error {
 
 // serveStates lists every listener's state: UDP sockets, then TCP and TLS.
 func (r *Relay) serveStates() []*serveState {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
 	out := make([]*serveState, 0, len(r.udp)+len(r.listeners))
 	for _, u := range r.udp {
 		out = append(out, &u.state)

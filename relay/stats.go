@@ -98,11 +98,14 @@ var (
 	descRefusals         = prometheus.NewDesc("meridian_relay_refusals_total", "Requests refused, by reason.", []string{"reason"}, nil)
 	descDraining         = prometheus.NewDesc("meridian_relay_draining", "1 while the relay refuses new allocations.", nil, nil)
 	descAcceptErrors     = prometheus.NewDesc("meridian_relay_accept_errors_total", "Temporary accept errors ridden out by the TCP and TLS listeners, by listener (tcp, tls).", []string{"listener"}, nil)
+	descConnections      = prometheus.NewDesc("meridian_relay_connections", "Open TCP and TLS client connections, by listener (tcp, tls).", []string{"listener"}, nil)
+	descConnsClosed      = prometheus.NewDesc("meridian_relay_connections_closed_total", "TCP and TLS client connections the relay closed, by listener and reason (auth_timeout: no allocation in time; slow_reader: a write timed out; bad_frame: not TURN framing).", []string{"listener", "reason"}, nil)
+	descInvalid          = prometheus.NewDesc("meridian_relay_invalid_messages_total", "Datagrams and stream frames dropped as invalid, by listener (udp, tcp, tls) and reason (garbage, oversize).", []string{"listener", "reason"}, nil)
 	descListenerUp       = prometheus.NewDesc("meridian_relay_listener_up", "1 while every socket of the listener (udp, tcp, tls) serves, 0 once one stopped.", []string{"listener"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAllocations, descAllocationsTotal, descBytes, descPackets, descDropped, descRefusals, descDraining, descAcceptErrors, descListenerUp} {
+	for _, d := range []*prometheus.Desc{descAllocations, descAllocationsTotal, descBytes, descPackets, descDropped, descRefusals, descDraining, descAcceptErrors, descListenerUp, descConnections, descConnsClosed, descInvalid} {
 		ch <- d
 	}
 }
@@ -125,9 +128,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, draining)
 
+	udp := &c.r.udpInvalid
+	ch <- prometheus.MustNewConstMetric(descInvalid, prometheus.CounterValue, float64(udp.garbage.Load()), string(TransportUDP), invalidGarbage)
+	ch <- prometheus.MustNewConstMetric(descInvalid, prometheus.CounterValue, float64(udp.oversize.Load()), string(TransportUDP), invalidOversize)
 	acceptErrors := map[Transport]uint64{}
-	for _, l := range c.r.listeners {
+	for _, l := range c.r.tcpListeners() {
+		t := string(l.state.transport)
 		acceptErrors[l.state.transport] += l.acceptErrors.Load()
+		ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(l.open()), t)
+		for i, reason := range closeReasons {
+			ch <- prometheus.MustNewConstMetric(descConnsClosed, prometheus.CounterValue, float64(l.closes[i].Load()), t, reason)
+		}
+		ch <- prometheus.MustNewConstMetric(descInvalid, prometheus.CounterValue, float64(l.invalid.garbage.Load()), t, invalidGarbage)
+		ch <- prometheus.MustNewConstMetric(descInvalid, prometheus.CounterValue, float64(l.invalid.oversize.Load()), t, invalidOversize)
 	}
 	for t, n := range acceptErrors {
 		ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(n), string(t))

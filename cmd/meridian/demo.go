@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,12 +90,26 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
 		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.logDir, err)
 	}
+	// A self-signed certificate for every node's address, so the relays
+	// serve turns: (TURN over TLS) too.
+	var addrs []net.IP
+	for _, n := range site.Nodes {
+		for _, a := range []netip.Addr{n.IPv4, n.IPv6} {
+			if a.IsValid() {
+				addrs = append(addrs, a.AsSlice())
+			}
+		}
+	}
+	cert, key := filepath.Join(dir, "relay-cert.pem"), filepath.Join(dir, "relay-key.pem")
+	if err := writeDemoCert(cert, key, addrs); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	var nodes []demoNode
 	for _, n := range site.Nodes {
 		nodes = append(nodes, demoNode{n.Name, n.Internal})
 		if err := procs.start(self, "node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
 			"--site", site.Name, "--psk-file", psk, "--cache", filepath.Join(dir, "node-"+n.Name),
-			"--listen", n.Internal); err != nil {
+			"--listen", n.Internal, "--relay-tls-cert", cert, "--relay-tls-key", key); err != nil {
 			return err
 		}
 	}
@@ -99,6 +122,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
+	if k, err := readPSK(psk, false, slog.New(slog.DiscardHandler)); err == nil {
+		printTURN(out, site, string(cluster.RelaySecret(k)), cert)
+	}
 	select {
 	case <-ctx.Done():
 	case name := <-procs.exited:
@@ -147,6 +173,64 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToke
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $(cat %s)\" -d '{\"address\":\"10.2.0.7\"}' %s/v1/sessions\n", clientToken, directorURL)
 	fmt.Fprintf(&b, "  bin/meridian ctl clients\n")
 	io.WriteString(out, b.String())
+}
+
+// printTURN shows how to try the first node's relay with coturn's client
+// over UDP, TCP and TLS.
+func printTURN(out io.Writer, site *cluster.Site, secret, cert string) {
+	n := site.Nodes[0]
+	if !n.IPv4.IsValid() {
+		return
+	}
+	port := func(p, def int) int {
+		if p == 0 {
+			return def
+		}
+		return p
+	}
+	udp, tls := port(n.Relay.UDPPort, 3478), port(n.Relay.TLSPort, 5349)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nTURN relays, with coturn's client (turns: uses the self-signed %s):\n\n", cert)
+	fmt.Fprintf(&b, "  SECRET=%s\n", secret)
+	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -p %d %s        # turn: over UDP\n", udp, n.IPv4)
+	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -t -p %d %s     # turn: over TCP\n", udp, n.IPv4)
+	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -t -S -p %d %s  # turns: (TLS over TCP)\n", tls, n.IPv4)
+	io.WriteString(out, b.String())
+}
+
+// writeDemoCert writes a self-signed ECDSA certificate for ips, valid for
+// a week, and its key.
+func writeDemoCert(certFile, keyFile string, ips []net.IP) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "meridian demo relay"},
+		IPAddresses:  ips,
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 }
 
 // procSet is the demo's child processes.

@@ -1,0 +1,171 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meridian-traffic/meridian/cluster"
+)
+
+// emfileChild names the environment variable that makes
+// TestEMFILERecovery run the relay side in a child process.
+const emfileChild = "MERIDIAN_RELAY_EMFILE_CHILD"
+
+// TestEMFILERecovery drives a relay in a child process with a low open
+// file limit into EMFILE by opening many TCP connections, then closes
+// them: the accept loop rides the errors out (counted), and a valid
+// client allocates again.
+func TestEMFILERecovery(t *testing.T) {
+	if os.Getenv(emfileChild) != "" {
+		runEMFILEChild()
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	const ip = "127.0.0.110"
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEMFILERecovery$", "-test.count=1")
+	cmd.Env = append(os.Environ(), emfileChild+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedWriter{w: &strings.Builder{}}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(prefix string) string {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("child ended before %q; stderr:\n%s", prefix, stderr)
+				}
+				if strings.HasPrefix(l, prefix) {
+					return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+				}
+			case <-timeout:
+				t.Fatalf("no %q from the child; stderr:\n%s", prefix, stderr)
+			}
+		}
+	}
+	expect("READY")
+
+	// The flood: more connections than the child has descriptors.
+	const flood = 150
+	var conns []net.Conn
+	var closeOnce sync.Once
+	closeFlood := func() {
+		closeOnce.Do(func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	defer closeFlood()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.111")}, Timeout: 5 * time.Second}
+	for i := range flood {
+		c, err := d.Dial("tcp4", ip+":3478")
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, "the child to run out of descriptors", 20*time.Second, func() bool {
+		return strings.Contains(stderr.String(), "relay accept error")
+	})
+	if !strings.Contains(stderr.String(), "too many open files") {
+		t.Errorf("the accept errors are not EMFILE:\n%s", stderr)
+	}
+	closeFlood()
+
+	// Back: a valid client allocates again once the flood is gone.
+	start := time.Now()
+	var c *turnClient
+	for attempt := 0; c == nil && attempt < 40; attempt++ {
+		u, p := cluster.RelayCredential(testSecret, "back", time.Now().Add(time.Hour))
+		if c, err = dialClient(t, "tcp", "127.0.0.112", ip+":3478", u, p); err != nil {
+			c = nil
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if c == nil {
+		t.Fatalf("no allocation after the flood: %v; stderr:\n%s", err, stderr)
+	}
+	t.Logf("allocating again %s after the flood closed", time.Since(start).Round(time.Millisecond))
+	c.close()
+
+	_ = stdin.Close()
+	n, err := strconv.Atoi(expect("ACCEPT_ERRORS"))
+	if err != nil || n < 1 {
+		t.Errorf("child counted %d accept errors (%v), want some", n, err)
+	}
+	t.Logf("child: meridian_relay_accept_errors_total{tcp} = %d", n)
+}
+
+// runEMFILEChild is the child's side: a relay under a low descriptor
+// limit until stdin closes, then its accept error count.
+func runEMFILEChild() {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	lim := syscall.Rlimit{Cur: 40, Max: 40}
+	var cur syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &cur); err == nil {
+		lim.Max = cur.Max
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fail(err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := New(Config{Address: mustAddr("127.0.0.110"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
+		Relay: cluster.Relay{PortMin: 42000, PortMax: 42999}, UDPSockets: 1, Logger: logger})
+	if err != nil {
+		fail(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	fmt.Println("READY")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	var n uint64
+	for _, l := range r.tcpListeners() {
+		n += l.acceptErrors.Load()
+	}
+	fmt.Printf("ACCEPT_ERRORS %d\n", n)
+	cancel()
+	<-done
+	os.Exit(0)
+}
