@@ -98,7 +98,7 @@ func TestRefusalLogSummary(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	r, err := New(Config{Address: mustAddr("127.0.0.74"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay: cluster.Relay{PortMin: 40000, PortMax: 40999}, Logger: logger, Registerer: reg})
+		Relay: relayPorts(40000, 40999), Logger: logger, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func runEMFILEChild() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r, err := New(Config{Address: mustAddr("127.0.0.110"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay: cluster.Relay{PortMin: 42000, PortMax: 42999}, UDPSockets: 1, Logger: logger})
+		Relay: relayPorts(42000, 42999), UDPSockets: 1, Logger: logger})
 	if err != nil {
 		fail(err)
 	}

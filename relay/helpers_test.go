@@ -181,3 +181,10 @@ func (l *lockedWriter) String() string {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// relayPorts is the site's default relay block with its relay port range.
+func relayPorts(minPort, maxPort int) cluster.Relay {
+	r := cluster.DefaultRelay()
+	r.PortMin, r.PortMax = minPort, maxPort
+	return r
+}
