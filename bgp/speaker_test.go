@@ -3,7 +3,6 @@ package bgp
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 const sessionWait = 15 * time.Second // GoBGP's first connect waits 1-2s
@@ -310,10 +310,10 @@ func TestNotification(t *testing.T) {
 			t.Parallel()
 			h := newHealthTarget(t)
 			u := newUpstream(t, nil, peerOpt{asn: tt.routerASN})
-			var logs syncBuffer
+			var logs testkit.Buffer
 			cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 			cfg.BGP.Neighbors[0].ASN = tt.speakerASN
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			cfg.Logger = logs.Logger()
 			sp, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)

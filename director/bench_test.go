@@ -15,6 +15,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // benchSubscribers is the number of concurrent subscribers of issue 3's
@@ -34,10 +35,10 @@ func BenchmarkApplyToSubscribers(b *testing.B) {
 	}
 	defer live.Close()
 	go acceptAll(live)
-	site := siteYAML(live.Addr().String(), closedAddr(b), closedAddr(b), closedAddr(b))
+	site := testkit.SiteYAML(live.Addr().String(), testkit.FreeAddr(b), testkit.FreeAddr(b), testkit.FreeAddr(b))
 	site = strings.Replace(site, "192.0.2.1, internal", "192.0.2.1, health: {kind: tcp}, internal", 1)
 	h := startDirector(b, Config{SiteData: []byte(site)})
-	eventually(b, 10*time.Second, "health verdicts settled", func() bool {
+	testkit.Eventually(b, 10*time.Second, "health verdicts settled", func() bool {
 		s := h.current()
 		return s.Node("a").Health == cluster.Down && s.Node("c").Health == cluster.Down && s.Master("m1").Health == cluster.Up
 	})

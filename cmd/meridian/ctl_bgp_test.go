@@ -12,13 +12,14 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestCtlBGP runs `ctl bgp` and its withdraw and resume against a real
 // director, with n1's speaker state in a real signed heartbeat.
 func TestCtlBGP(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	agent, err := client.NewSubscriber(client.SubscriberConfig{Director: d.URL, PSK: d.PSK, ID: "n1", Kind: api.KindNode})

@@ -13,13 +13,14 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestCtl runs every ctl command against a real director, in order: each
 // step's output and error are checked, and no secret is ever printed.
 func TestCtl(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -107,7 +108,7 @@ func TestCtl(t *testing.T) {
 
 // TestCtlJSON checks that --json prints the api structs.
 func TestCtlJSON(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	siteFile := filepath.Join(t.TempDir(), "site.yaml")
 	if err := os.WriteFile(siteFile, site, 0o600); err != nil {
@@ -143,7 +144,7 @@ func TestCtlJSON(t *testing.T) {
 
 // TestCtlToken checks the token's sources and that it is never printed.
 func TestCtlToken(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)}))
 	wrong := filepath.Join(t.TempDir(), "wrong")
 	if err := os.WriteFile(wrong, []byte("not-the-token\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -155,11 +156,11 @@ func TestCtlToken(t *testing.T) {
 		wantErr string
 	}{
 		{"env", map[string]string{envDirector: d.URL, envTokenFile: d.TokenFile}, nil, ""},
-		{"env list: the first", map[string]string{envDirector: d.URL + ", http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, ""},
+		{"env list: the first", map[string]string{envDirector: d.URL + ", http://" + testkit.FreeAddr(t), envTokenFile: d.TokenFile}, nil, ""},
 		{"no token", map[string]string{envDirector: d.URL, envTokenFile: ""}, nil, "no admin token"},
 		{"missing file", map[string]string{envDirector: d.URL}, []string{"--token-file", "/nonexistent/token"}, "admin token: open"},
 		{"wrong token", map[string]string{envDirector: d.URL}, []string{"--token-file", wrong}, "401"},
-		{"no director", map[string]string{envDirector: "http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, "connection refused"},
+		{"no director", map[string]string{envDirector: "http://" + testkit.FreeAddr(t), envTokenFile: d.TokenFile}, nil, "connection refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

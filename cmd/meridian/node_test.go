@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestRunNode starts `meridian node` against a real director and checks it
 // serves, both with the key in a file and in the environment, and never
 // logs a secret.
 func TestRunNode(t *testing.T) {
-	listen := clienttest.FreeAddr(t)
+	listen := testkit.FreeAddr(t)
 	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}))
 	tests := []struct {
 		name string
@@ -34,14 +35,14 @@ func TestRunNode(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			logs := &clienttest.Buffer{}
+			logs := &testkit.Buffer{}
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			var runErr error
 			args := append([]string{"--name", "n1", "--director", d.URL, "--site", "lab", "--cache", filepath.Join(t.TempDir(), "c"),
 				"--listen", listen, "--log-level", "debug"}, tt.args...)
 			wg.Go(func() { runErr = runNode(ctx, args, logs) })
-			clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
+			testkit.Eventually(t, 10*time.Second, "health 200", func() bool {
 				resp, err := http.Get("http://" + listen + "/healthz")
 				if err != nil {
 					return false

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestTLS runs ctl and the node agent against a director serving TLS: they
 // trust it with --ca and refuse it without.
 func TestTLS(t *testing.T) {
-	listen := clienttest.FreeAddr(t)
+	listen := testkit.FreeAddr(t)
 	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen}), clienttest.WithTLS())
 	if !strings.HasPrefix(d.URL, "https://") {
 		t.Fatalf("URL %s", d.URL)
@@ -42,7 +43,7 @@ func TestTLS(t *testing.T) {
 		})
 	}
 	t.Run("node with ca", func(t *testing.T) {
-		logs := &clienttest.Buffer{}
+		logs := &testkit.Buffer{}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -51,7 +52,7 @@ func TestTLS(t *testing.T) {
 		})
 		defer wg.Wait()
 		defer cancel()
-		clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
+		testkit.Eventually(t, 10*time.Second, "health 200", func() bool {
 			resp, err := http.Get("http://" + listen + "/healthz")
 			if err != nil {
 				return false

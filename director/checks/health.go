@@ -10,35 +10,8 @@ import (
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/store"
+	"github.com/meridian-traffic/meridian/health"
 )
-
-// hysteresis turns probe results into a health verdict: up after Rise
-// successes in a row, down after Fall failures in a row, so one lost probe
-// does not move clients.
-type hysteresis struct {
-	rise, fall int
-	state      cluster.Health
-	ok, bad    int
-}
-
-// observe records one probe result and reports a change of state with
-// its reason.
-func (h *hysteresis) observe(err error) (changed bool, reason string) {
-	if err == nil {
-		h.ok, h.bad = h.ok+1, 0
-		if h.state != cluster.Up && h.ok >= h.rise {
-			h.state = cluster.Up
-			return true, fmt.Sprintf("%d checks passed", h.ok)
-		}
-		return false, ""
-	}
-	h.ok, h.bad = 0, h.bad+1
-	if h.state != cluster.Down && h.bad >= h.fall {
-		h.state = cluster.Down
-		return true, fmt.Sprintf("%d failures: %v", h.bad, err)
-	}
-	return false, ""
-}
 
 // target is one probed node or master.
 type target struct {
@@ -112,7 +85,7 @@ func (c *Checker) targets(s *cluster.Snapshot) map[string]*target {
 
 // probeLoop probes one target every interval and stores state changes.
 func (c *Checker) probeLoop(ctx context.Context, t *target) {
-	h := &hysteresis{rise: t.hc.Rise, fall: t.hc.Fall, state: t.state}
+	h := health.NewRiseFall(t.hc.Rise, t.hc.Fall, t.state)
 	tick := time.NewTicker(t.hc.Interval.D())
 	defer tick.Stop()
 	for {
@@ -127,16 +100,16 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 			result = "failure"
 		}
 		c.met.checks.WithLabelValues(string(t.hc.Kind), result).Inc()
-		prev := h.state
-		if changed, reason := h.observe(err); changed {
-			if werr := c.storeHealth(ctx, t.key, h.state, reason); werr != nil {
+		prev := h.State()
+		if changed, reason := h.Observe(err); changed {
+			if werr := c.storeHealth(ctx, t.key, h.State(), reason); werr != nil {
 				// Not stored: forget the verdict so the next probe retries.
-				h.state = prev
+				h.Set(prev)
 				if ctx.Err() == nil {
 					c.log.Warn("health change not stored", "target", t.name, "err", werr)
 				}
 			} else {
-				c.log.Info("health changed", "target", t.name, "health", h.state, "reason", reason)
+				c.log.Info("health changed", "target", t.name, "health", h.State(), "reason", reason)
 			}
 		}
 		select {
