@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -71,26 +70,7 @@ func TestCtlBGP(t *testing.T) {
 				args = tt.args
 			}
 			err := runCtl(ctx, args, &out)
-			if tt.wantErr == nil && err != nil {
-				t.Fatalf("error %v; output:\n%s", err, out.String())
-			}
-			if tt.wantErr != nil {
-				if err == nil {
-					t.Fatalf("no error; output:\n%s", out.String())
-				}
-				for _, w := range tt.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				clienttest.NoSecrets(t, "the error", err.Error())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-			clienttest.NoSecrets(t, "the output", out.String())
+			checkCtl(t, out.String(), err, tt.want, tt.wantErr)
 		})
 	}
 

@@ -81,29 +81,37 @@ func TestCtl(t *testing.T) {
 				args = tt.args
 			}
 			err := runCtl(context.Background(), args, &out)
-			if tt.wantErr == nil && err != nil {
-				t.Fatalf("error %v; output:\n%s", err, out.String())
-			}
-			if tt.wantErr != nil {
-				if err == nil {
-					t.Fatalf("no error; output:\n%s", out.String())
-				}
-				for _, w := range tt.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				clienttest.NoSecrets(t, "the error", err.Error())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-			clienttest.NoSecrets(t, "the output", out.String())
+			checkCtl(t, out.String(), err, tt.want, tt.wantErr)
 		})
 	}
 	clienttest.NoSecrets(t, "director logs", d.Logs.String())
+}
+
+// checkCtl checks one ctl run: its error holds every wantErr substring
+// (nil wantErr: no error), its output every want substring, and neither
+// shows a secret.
+func checkCtl(t *testing.T, out string, err error, want, wantErr []string) {
+	t.Helper()
+	if wantErr == nil && err != nil {
+		t.Fatalf("error %v; output:\n%s", err, out)
+	}
+	if wantErr != nil {
+		if err == nil {
+			t.Fatalf("no error; output:\n%s", out)
+		}
+		for _, w := range wantErr {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+		clienttest.NoSecrets(t, "the error", err.Error())
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	clienttest.NoSecrets(t, "the output", out)
 }
 
 // TestCtlJSON checks that --json prints the api structs.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,31 +35,30 @@ func TestRunNode(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			logs := &testkit.Buffer{}
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			var runErr error
 			args := append([]string{"--name", "n1", "--director", d.URL, "--site", "lab", "--cache", filepath.Join(t.TempDir(), "c"),
 				"--listen", listen, "--log-level", "debug"}, tt.args...)
-			wg.Go(func() { runErr = runNode(ctx, args, logs) })
-			testkit.Eventually(t, 10*time.Second, "health 200", func() bool {
-				resp, err := http.Get("http://" + listen + "/healthz")
-				if err != nil {
-					return false
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				return resp.StatusCode == 200 && string(b) == "ok"
-			})
-			cancel()
-			wg.Wait()
-			if runErr != nil {
-				t.Errorf("runNode = %v", runErr)
-			}
+			node := testkit.Go(t, "runNode", 10*time.Second, func(ctx context.Context) error { return runNode(ctx, args, logs) })
+			testkit.Eventually(t, 10*time.Second, "health 200", serving(listen))
+			_ = node.Stop()
 			if !strings.Contains(logs.String(), "snapshot received") {
 				t.Errorf("logs:\n%s", logs.String())
 			}
 			clienttest.NoSecrets(t, "node logs", logs.String())
 		})
+	}
+}
+
+// serving reports whether the node agent whose health endpoint is at addr
+// answers 200 "ok".
+func serving(addr string) func() bool {
+	return func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && string(b) == "ok"
 	}
 }
 

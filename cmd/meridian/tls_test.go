@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,22 +42,11 @@ func TestTLS(t *testing.T) {
 	}
 	t.Run("node with ca", func(t *testing.T) {
 		logs := &testkit.Buffer{}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			_ = runNode(ctx, []string{"--name", "n1", "--director", d.URL, "--psk-file", d.PSKFile, "--ca", d.CAFile,
+		testkit.Go(t, "runNode", 10*time.Second, func(ctx context.Context) error {
+			return runNode(ctx, []string{"--name", "n1", "--director", d.URL, "--psk-file", d.PSKFile, "--ca", d.CAFile,
 				"--cache", filepath.Join(t.TempDir(), "c")}, logs)
 		})
-		defer wg.Wait()
-		defer cancel()
-		testkit.Eventually(t, 10*time.Second, "health 200", func() bool {
-			resp, err := http.Get("http://" + listen + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
+		testkit.Eventually(t, 10*time.Second, "health 200", serving(listen))
 		clienttest.NoSecrets(t, "node logs", logs.String())
 	})
 }
