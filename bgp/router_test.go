@@ -268,4 +268,14 @@ func run(t *testing.T, sp *Speaker) (stop func() error) {
 	return testkit.Go(t, "speaker", 10*time.Second, sp.Run).Stop
 }
 
+// startSpeaker makes a speaker of cfg and runs it (see run).
+func startSpeaker(t *testing.T, cfg Config) (sp *Speaker, stop func() error) {
+	t.Helper()
+	sp, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp, run(t, sp)
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -16,7 +16,7 @@ import (
 // nonce and a missing signature are refused with 401 and counted by
 // reason; so is a wrong admin token.
 func TestAuthRefused(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 1))})
 	wrong, err := cluster.NewPSK([]byte("another-psk-entirely-000000"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestAuthRefused(t *testing.T) {
 // appears in its log or its answers.
 func TestSecretsNotLogged(t *testing.T) {
 	log, logs := testkit.NewLogger()
-	h := startDirector(t, Config{Logger: log, SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{Logger: log, SiteData: []byte(siteDown(t, 1))})
 	wrong, _ := cluster.NewPSK([]byte(testPSK + "-wrong"))
 
 	var answers strings.Builder
@@ -106,7 +106,7 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert := testkit.SelfSigned(t, "127.0.0.1")
 	certFile, keyFile := cert.CertFile, cert.KeyFile
-	h := startDirector(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile, SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile, SiteData: []byte(siteDown(t, 1))})
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.ClientConfig()}, Timeout: 10 * time.Second}
 	resp, err := c.Get("https://" + h.d.Addr() + api.PathHealth)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,12 +28,7 @@ const benchSubscribers = 100
 //
 //	go test ./director -run '^$' -bench ApplyToSubscribers -benchtime 200x
 func BenchmarkApplyToSubscribers(b *testing.B) {
-	live, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer live.Close()
-	go acceptAll(live)
+	live := testkit.Accepting(b)
 	site := testkit.SiteYAML(live.Addr().String(), testkit.FreeAddr(b), testkit.FreeAddr(b), testkit.FreeAddr(b))
 	site = strings.Replace(site, "192.0.2.1, internal", "192.0.2.1, health: {kind: tcp}, internal", 1)
 	h := startDirector(b, Config{SiteData: []byte(site)})

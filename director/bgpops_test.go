@@ -9,14 +9,13 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director/store"
-	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestBGPWithdraw: an operator's withdraw shows in the snapshot with its
 // reason and author, without a config version; resume clears it; unknown
 // nodes and bad bodies are refused.
 func TestBGPWithdraw(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	steps := []struct {
 		name string
 		path string

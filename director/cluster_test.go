@@ -2,7 +2,6 @@ package director
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,12 +17,7 @@ import (
 // checks; when the leader stops another takes over and every acknowledged
 // change is still there.
 func TestThreeDirectors(t *testing.T) {
-	live, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	go acceptAll(live)
+	live := testkit.Accepting(t)
 	site := testkit.SiteYAML(testkit.FreeAddr(t), live.Addr().String(), testkit.FreeAddr(t))
 
 	names := []string{"d1", "d2", "d3"}
@@ -131,7 +125,7 @@ func TestThreeDirectors(t *testing.T) {
 // snapshots, and its changes reach the first.
 func TestExternalEtcd(t *testing.T) {
 	clientURL := "http://" + testkit.FreeAddr(t)
-	h1 := startDirector(t, Config{Name: "d1", SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t))),
+	h1 := startDirector(t, Config{Name: "d1", SiteData: []byte(siteDown(t, 1)),
 		Etcd: EtcdConfig{DataDir: t.TempDir(), ClientURL: clientURL}})
 	h2 := startDirector(t, Config{Name: "d2", Etcd: EtcdConfig{Endpoints: []string{clientURL}}})
 	if h2.d.Site() != testSite {

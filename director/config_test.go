@@ -15,7 +15,7 @@ import (
 // TestConfigLifecycle applies, rejects, lists and rolls back site files on
 // a single-member director.
 func TestConfigLifecycle(t *testing.T) {
-	v1 := testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
+	v1 := siteDown(t, 2)
 	h := startDirector(t, Config{SiteFile: "zones/t.yaml", SiteData: []byte(v1)})
 
 	code, got := h.admin(http.MethodGet, api.PathConfig, nil)
@@ -112,7 +112,7 @@ func TestConfigLifecycle(t *testing.T) {
 // site file given again is not re-applied.
 func TestStoreSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	v1 := testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t))
+	v1 := siteDown(t, 1)
 	h := startDirector(t, Config{Etcd: EtcdConfig{DataDir: dir}, SiteData: []byte(v1)})
 	v2 := strings.Replace(v1, "weight: 100", "weight: 7", 1)
 	var res api.ChangeResult

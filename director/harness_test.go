@@ -25,6 +25,16 @@ const (
 	testSite  = "t"
 )
 
+// siteDown is the test site (testkit.SiteYAML) with the master and nodes
+// at addresses where nothing listens.
+func siteDown(t testing.TB, nodes int) string {
+	addrs := make([]string, nodes+1)
+	for i := range addrs {
+		addrs[i] = testkit.FreeAddr(t)
+	}
+	return testkit.SiteYAML(addrs[0], addrs[1:]...)
+}
+
 // harness is one running director and clients for both of its APIs.
 type harness struct {
 	t      testing.TB

@@ -19,7 +19,7 @@ import (
 // poll at it waits and returns the version an apply publishes, and a poll
 // that sees nothing new ends with 204.
 func TestSyncLongPoll(t *testing.T) {
-	v1 := testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
+	v1 := siteDown(t, 2)
 	h := startDirector(t, Config{SiteData: []byte(v1)})
 	first := h.current()
 	if first.Site != testSite || first.ConfigVersion != 1 || len(first.Nodes) != 2 || first.Nodes[0].Name != "a" {
@@ -150,7 +150,7 @@ func TestRemoveNode(t *testing.T) {
 // TestDrainAndHeartbeat: drain and undrain show in the snapshot without a
 // config version; a heartbeat's announced prefixes reach the node state.
 func TestDrainAndHeartbeat(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	steps := []struct {
 		path    string
 		drained bool
@@ -201,7 +201,7 @@ func TestDrainAndHeartbeat(t *testing.T) {
 // polling finish, one that reports a failure fails, one that stopped
 // polling fails for not acknowledging; the history keeps the events.
 func TestSyncNow(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	// Let health verdicts settle so that only "sync now" publishes.
 	testkit.Eventually(t, 10*time.Second, "nodes probed down", func() bool {
 		s := h.current()
@@ -296,7 +296,7 @@ func TestSyncNow(t *testing.T) {
 
 // TestHistoryBounded keeps only the newest HistoryLimit events.
 func TestHistoryBounded(t *testing.T) {
-	h := startDirector(t, Config{HistoryLimit: 5, SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{HistoryLimit: 5, SiteData: []byte(siteDown(t, 1))})
 	ctx := t.Context()
 	base := time.Now()
 	for i := range 4 {
@@ -319,7 +319,7 @@ func TestHistoryBounded(t *testing.T) {
 
 // TestHeartbeatExpires: a node's last heartbeat goes away with its lease.
 func TestHeartbeatExpires(t *testing.T) {
-	h := startDirector(t, Config{HeartbeatTTL: 2 * time.Second, SiteData: []byte(testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t)))})
+	h := startDirector(t, Config{HeartbeatTTL: 2 * time.Second, SiteData: []byte(siteDown(t, 1))})
 	hb, _ := json.Marshal(api.Heartbeat{Node: "a", Version: 1})
 	if code, body := h.do(h.signed(http.MethodPost, api.PathHeartbeat, hb, time.Now(), nonce(), h.psk)); code != http.StatusNoContent {
 		t.Fatalf("heartbeat: %d %s", code, body)

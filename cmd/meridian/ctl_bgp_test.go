@@ -40,12 +40,7 @@ func TestCtlBGP(t *testing.T) {
 	}
 	global := []string{"--director", d.URL, "--token-file", d.TokenFile}
 
-	tests := []struct {
-		name    string
-		args    []string
-		want    []string // substrings of the output
-		wantErr []string // substrings of the error; nil = success
-	}{
+	tests := []ctlCase{
 		{"help", []string{"help"}, []string{"bgp withdraw NODE [--reason TEXT]", "bgp resume NODE"}, nil},
 		{"table", []string{"bgp"}, []string{
 			"NODE  NEIGHBOR", "PHASE", "WITHDRAWN",

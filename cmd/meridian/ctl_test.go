@@ -35,12 +35,7 @@ func TestCtl(t *testing.T) {
 	foreign := write("foreign.yaml", strings.Replace(string(site), "site: lab", "site: other", 1))
 	global := []string{"--director", d.URL, "--token-file", d.TokenFile}
 
-	tests := []struct {
-		name    string
-		args    []string
-		want    []string // substrings of the output
-		wantErr []string // substrings of the error; nil = success
-	}{
+	tests := []ctlCase{
 		{"help", []string{"help"}, []string{"node remove NAME", "--json"}, nil},
 		{"unknown", []string{"frobnicate"}, nil, []string{`unknown command "frobnicate"`}},
 		{"validate good", []string{"validate", good}, []string{"good.yaml: site lab, 2 nodes, method srv: ok"}, nil},
@@ -85,6 +80,14 @@ func TestCtl(t *testing.T) {
 		})
 	}
 	clienttest.NoSecrets(t, "director logs", d.Logs.String())
+}
+
+// ctlCase is one ctl command of a table test.
+type ctlCase struct {
+	name    string
+	args    []string
+	want    []string // substrings of the output
+	wantErr []string // substrings of the error; nil = success
 }
 
 // checkCtl checks one ctl run: its error holds every wantErr substring

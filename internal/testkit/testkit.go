@@ -72,6 +72,24 @@ func Listen(t testing.TB) net.Listener {
 	return l
 }
 
+// Accepting returns a loopback TCP listener that accepts and closes every
+// connection until it is closed or the test ends: a TCP health target that
+// is up.
+func Accepting(t testing.TB) net.Listener {
+	t.Helper()
+	l := Listen(t)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
+}
+
 func listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
