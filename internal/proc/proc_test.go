@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 func TestSet(t *testing.T) {
@@ -32,14 +34,10 @@ func TestSet(t *testing.T) {
 	if err := s.Start("stubborn", exec.Command("sh", "-c", "trap '' TERM; echo trapped; sleep 30")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if b, _ := os.ReadFile(filepath.Join(s.LogDir(), "stubborn.log")); strings.Contains(string(b), "trapped") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the shell never set its trap")
-		}
-	}
+	testkit.Eventually(t, 10*time.Second, "the shell's trap", func() bool {
+		b, _ := os.ReadFile(filepath.Join(s.LogDir(), "stubborn.log"))
+		return strings.Contains(string(b), "trapped")
+	})
 	if killed := s.StopAll(200 * time.Millisecond); len(killed) != 1 || killed[0] != "stubborn" {
 		t.Errorf("StopAll killed %v, want [stubborn]", killed)
 	}
