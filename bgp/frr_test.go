@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // The FRR interop test: FRR's zebra and bgpd in one network namespace, the
@@ -162,16 +163,7 @@ router bgp 65000
 	daemon(t, ns, dir, "zebra", append([]string{"-f", zebraConf, "-i", filepath.Join(dir, "zebra.pid")}, common...)...)
 	// bgpd connects to zebra's socket; wait for it so the first routes are
 	// not lost to a retry timer.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(zsock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zebra did not create %s", zsock)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "zebra to create "+zsock, func() bool { _, err := os.Stat(zsock); return err == nil })
 	daemon(t, ns, dir, "bgpd", append([]string{"-f", bgpdConf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"-p", strconv.Itoa(frrBGPPort), "-l", frrAddr}, common...)...)
 }
@@ -211,14 +203,7 @@ func hasRoute(t *testing.T, ns string) bool {
 
 // waitRoute polls every 5ms until the route is present (or gone).
 func waitRoute(t *testing.T, ns string, present bool, within time.Duration) bool {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if hasRoute(t, ns) == present {
-			return true
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return false
+	return testkit.PollEvery(within, 5*time.Millisecond, func() bool { return hasRoute(t, ns) == present })
 }
 
 func frrState(t *testing.T, ns string) string {
@@ -240,7 +225,7 @@ type nodeProc struct {
 func startNode(t *testing.T, ns string) *nodeProc {
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestFRRNode$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envNode+"=1")
-	var logs syncBuffer
+	var logs testkit.Buffer
 	cmd.Stderr = &logs
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	dirapi "github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // newPartRig starts an upstream router, a health target and a Part, and
@@ -46,11 +47,7 @@ func TestPart(t *testing.T) {
 	part.Apply(ctx, snap(false), node("65101:1"))
 	u.waitFor(p, sessionWait, "announce", announced)
 	var hb dirapi.Heartbeat
-	deadline := time.Now().Add(5 * time.Second)
-	for len(hb.Announcing) == 0 && time.Now().Before(deadline) {
-		part.Heartbeat(&hb)
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Poll(5*time.Second, func() bool { part.Heartbeat(&hb); return len(hb.Announcing) > 0 })
 	if !slices.Equal(hb.Announcing, []netip.Prefix{p}) || len(hb.BGP) != 1 || hb.BGP[0].State != "established" {
 		t.Fatalf("heartbeat: announcing %v, bgp %+v", hb.Announcing, hb.BGP)
 	}
@@ -134,19 +131,15 @@ func TestPartOperatorWithdraw(t *testing.T) {
 		t.Fatal("a changed bgp block did not restart the speaker")
 	}
 	// The new speaker is up, healthy and in session, yet holds the withdraw.
-	deadline := time.Now().Add(sessionWait)
-	for {
-		st := status()
-		if st.Healthy && len(st.Neighbors) == 1 && st.Neighbors[0].State == "established" {
-			if st.Held != "maintenance window" || st.Phase != PhaseWithdrawn {
-				t.Fatalf("restarted speaker: held %q, phase %s", st.Held, st.Phase)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted speaker never established its session: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st Status
+	if !testkit.Poll(sessionWait, func() bool {
+		st = status()
+		return st.Healthy && len(st.Neighbors) == 1 && st.Neighbors[0].State == "established"
+	}) {
+		t.Fatalf("restarted speaker never established its session: %+v", st)
+	}
+	if st.Held != "maintenance window" || st.Phase != PhaseWithdrawn {
+		t.Fatalf("restarted speaker: held %q, phase %s", st.Held, st.Phase)
 	}
 	time.Sleep(300 * time.Millisecond) // three check intervals: time to announce, were it to
 	if h := u.history(p); !withdrawn(h) {

@@ -9,7 +9,6 @@ package bgp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,6 +27,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // Test ASNs and addresses: private ASNs, loopback only.
@@ -63,17 +63,6 @@ type update struct {
 
 func (u update) hasCommunity(c uint32) bool { return slices.Contains(u.comms, c) }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 type peerOpt struct {
 	addr     string // default 127.0.0.1
 	asn      uint32 // the ASN the router expects; default speakerASN
@@ -84,7 +73,7 @@ type peerOpt struct {
 // passive neighbor per opt. note, when set, is read at each update.
 func newUpstream(t *testing.T, note *atomic.Int64, peers ...peerOpt) *upstream {
 	t.Helper()
-	u := &upstream{t: t, s: server.NewBgpServer(server.LoggerOption(&gobgpLogger{log: slog.New(slog.DiscardHandler)})), port: freePort(t)}
+	u := &upstream{t: t, s: server.NewBgpServer(server.LoggerOption(&gobgpLogger{log: slog.New(slog.DiscardHandler)})), port: testkit.FreePort(t)}
 	go u.s.Serve()
 	ctx := context.Background()
 	if err := u.s.StartBgp(ctx, &gapi.StartBgpRequest{Global: &gapi.Global{
@@ -191,17 +180,11 @@ func (u *upstream) history(p netip.Prefix) []update {
 // waitFor polls the history of p until cond holds for it, and returns it.
 func (u *upstream) waitFor(p netip.Prefix, within time.Duration, what string, cond func([]update) bool) []update {
 	u.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		h := u.history(p)
-		if cond(h) {
-			return h
-		}
-		if time.Now().After(deadline) {
-			u.t.Fatalf("router: %s for %s not seen within %s; history: %s", what, p, within, describe(h))
-		}
-		time.Sleep(10 * time.Millisecond)
+	var h []update
+	if !testkit.Poll(within, func() bool { h = u.history(p); return cond(h) }) {
+		u.t.Fatalf("router: %s for %s not seen within %s; history: %s", what, p, within, describe(h))
 	}
+	return h
 }
 
 // announced and withdrawn are waitFor conditions on the latest update.
@@ -282,46 +265,17 @@ func speakerConfig(u *upstream, health string, prefixes ...string) Config {
 // cancels it and returns Run's error.
 func run(t *testing.T, sp *Speaker) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- sp.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-errc:
-			case <-time.After(10 * time.Second):
-				err = errors.New("Run did not return within 10s of cancel")
-			}
-		})
-		return err
+	return testkit.Go(t, "speaker", 10*time.Second, sp.Run).Stop
+}
+
+// startSpeaker makes a speaker of cfg and runs it (see run).
+func startSpeaker(t *testing.T, cfg Config) (sp *Speaker, stop func() error) {
+	t.Helper()
+	sp, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return stop
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return sp, run(t, sp)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -3,7 +3,6 @@ package bgp
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 const sessionWait = 15 * time.Second // GoBGP's first connect waits 1-2s
@@ -82,11 +82,7 @@ func TestSetSecondary(t *testing.T) {
 	u := newUpstream(t, nil)
 	cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 	cfg.BGP.Prepend, cfg.BGP.MED = 1, 70
-	sp, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	sp, _ := startSpeaker(t, cfg)
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	u.waitFor(p, sessionWait, "announce", announced)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -117,11 +113,7 @@ func TestHealthFallAndRise(t *testing.T) {
 	cfg.BGP.Check.Rise, cfg.BGP.Check.Fall = rise, 1
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
-	sp, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	startSpeaker(t, cfg)
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	u.waitFor(p, sessionWait, "announce", announced)
 
@@ -156,11 +148,7 @@ func TestMinAnnounceInterval(t *testing.T) {
 	u := newUpstream(t, nil)
 	cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 	cfg.BGP.MinAnnounceInterval = cluster.Duration(minInterval)
-	sp, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	startSpeaker(t, cfg)
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	u.waitFor(p, sessionWait, "announce", announced)
 	h.close()
@@ -181,11 +169,7 @@ func TestDrain(t *testing.T) {
 	u := newUpstream(t, nil)
 	cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 	cfg.BGP.GracefulShutdown = 0
-	sp, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	sp, _ := startSpeaker(t, cfg)
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	before := len(u.waitFor(p, sessionWait, "announce", announced))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -218,11 +202,7 @@ func TestDrain(t *testing.T) {
 func TestOperatorWithdraw(t *testing.T) {
 	h := newHealthTarget(t)
 	u := newUpstream(t, nil)
-	sp, err := New(speakerConfig(u, h.addr, "198.51.100.0/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	sp, _ := startSpeaker(t, speakerConfig(u, h.addr, "198.51.100.0/24"))
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	u.waitFor(p, sessionWait, "announce", announced)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -262,11 +242,7 @@ func TestOperatorWithdraw(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	h := newHealthTarget(t)
 	u := newUpstream(t, nil)
-	sp, err := New(speakerConfig(u, h.addr, "198.51.100.0/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := run(t, sp)
+	sp, stop := startSpeaker(t, speakerConfig(u, h.addr, "198.51.100.0/24"))
 	p := netip.MustParsePrefix("198.51.100.0/24")
 	before := len(u.waitFor(p, sessionWait, "announce", announced))
 	if err := stop(); err != nil {
@@ -310,10 +286,10 @@ func TestNotification(t *testing.T) {
 			t.Parallel()
 			h := newHealthTarget(t)
 			u := newUpstream(t, nil, peerOpt{asn: tt.routerASN})
-			var logs syncBuffer
+			var logs testkit.Buffer
 			cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 			cfg.BGP.Neighbors[0].ASN = tt.speakerASN
-			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			cfg.Logger = logs.Logger()
 			sp, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -365,11 +341,7 @@ func TestPassword(t *testing.T) {
 	}
 	cfg := speakerConfig(u, h.addr, "198.51.100.0/24")
 	cfg.BGP.Neighbors[0].PasswordFile = file
-	sp, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, sp)
+	startSpeaker(t, cfg)
 	u.waitFor(netip.MustParsePrefix("198.51.100.0/24"), sessionWait, "announce over an MD5 session", announced)
 }
 

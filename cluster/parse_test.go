@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 func TestParseExample(t *testing.T) {
@@ -42,16 +44,7 @@ func TestParseExample(t *testing.T) {
 	}
 }
 
-const minimal = `site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - name: a
-    ipv4: 192.0.2.11
-    internal: "127.0.0.11:7801"
-`
+var minimal = testkit.MinimalSite
 
 // TestParseErrors checks that every error names file, line, column and field.
 func TestParseErrors(t *testing.T) {

@@ -6,20 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // bgpSite is a node with a speaker; the tests append to its neighbor or
 // replace lines.
-const bgpSite = `site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - name: a
-    ipv4: 192.0.2.11
-    internal: "127.0.0.11:7801"
-    anycast: [203.0.113.0/24]
+var bgpSite = testkit.MinimalSite + `    anycast: [203.0.113.0/24]
     bgp:
       asn: 65101
       neighbors:

@@ -1,35 +1,22 @@
 package director
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestAuthRefused: a wrong key, a timestamp outside ±30 s, a replayed
 // nonce and a missing signature are refused with 401 and counted by
 // reason; so is a wrong admin token.
 func TestAuthRefused(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 1))})
 	wrong, err := cluster.NewPSK([]byte("another-psk-entirely-000000"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,31 +66,12 @@ func TestAuthRefused(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSecretsNotLogged runs a director at debug level through good and
 // refused requests and checks that neither the PSK nor the admin token
 // appears in its log or its answers.
 func TestSecretsNotLogged(t *testing.T) {
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := startDirector(t, Config{Logger: log, SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t)))})
+	log, logs := testkit.NewLogger()
+	h := startDirector(t, Config{Logger: log, SiteData: []byte(siteDown(t, 1))})
 	wrong, _ := cluster.NewPSK([]byte(testPSK + "-wrong"))
 
 	var answers strings.Builder
@@ -136,9 +104,10 @@ func TestSecretsNotLogged(t *testing.T) {
 // TestTLS serves the API over TLS with a certificate the client trusts.
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir)
-	h := startDirector(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile, SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t)))})
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	cert := testkit.SelfSigned(t, "127.0.0.1")
+	certFile, keyFile := cert.CertFile, cert.KeyFile
+	h := startDirector(t, Config{TLSCertFile: certFile, TLSKeyFile: keyFile, SiteData: []byte(siteDown(t, 1))})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cert.ClientConfig()}, Timeout: 10 * time.Second}
 	resp, err := c.Get("https://" + h.d.Addr() + api.PathHealth)
 	if err != nil {
 		t.Fatal(err)
@@ -158,42 +127,4 @@ func TestTLS(t *testing.T) {
 	if _, err := New(Config{Name: "x", Etcd: EtcdConfig{DataDir: dir}, PSK: h.psk, AdminToken: "t", TLSCertFile: certFile}); err == nil {
 		t.Error("New accepted a certificate without a key")
 	}
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and returns the pool that
-// trusts it.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "director"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // benchSubscribers is the number of concurrent subscribers of issue 3's
@@ -28,16 +28,11 @@ const benchSubscribers = 100
 //
 //	go test ./director -run '^$' -bench ApplyToSubscribers -benchtime 200x
 func BenchmarkApplyToSubscribers(b *testing.B) {
-	live, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer live.Close()
-	go acceptAll(live)
-	site := siteYAML(live.Addr().String(), closedAddr(b), closedAddr(b), closedAddr(b))
+	live := testkit.Accepting(b)
+	site := testkit.SiteYAML(live.Addr().String(), testkit.FreeAddr(b), testkit.FreeAddr(b), testkit.FreeAddr(b))
 	site = strings.Replace(site, "192.0.2.1, internal", "192.0.2.1, health: {kind: tcp}, internal", 1)
 	h := startDirector(b, Config{SiteData: []byte(site)})
-	eventually(b, 10*time.Second, "health verdicts settled", func() bool {
+	testkit.Eventually(b, 10*time.Second, "health verdicts settled", func() bool {
 		s := h.current()
 		return s.Node("a").Health == cluster.Down && s.Node("c").Health == cluster.Down && s.Master("m1").Health == cluster.Up
 	})

@@ -15,7 +15,7 @@ import (
 // reason and author, without a config version; resume clears it; unknown
 // nodes and bad bodies are refused.
 func TestBGPWithdraw(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	steps := []struct {
 		name string
 		path string

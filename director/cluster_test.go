@@ -2,7 +2,6 @@ package director
 
 import (
 	"bytes"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestThreeDirectors runs three directors, each with an embedded member of
@@ -17,19 +17,14 @@ import (
 // checks; when the leader stops another takes over and every acknowledged
 // change is still there.
 func TestThreeDirectors(t *testing.T) {
-	live, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	go acceptAll(live)
-	site := siteYAML(closedAddr(t), live.Addr().String(), closedAddr(t))
+	live := testkit.Accepting(t)
+	site := testkit.SiteYAML(testkit.FreeAddr(t), live.Addr().String(), testkit.FreeAddr(t))
 
 	names := []string{"d1", "d2", "d3"}
 	peers, clients := make([]string, 3), make([]string, 3)
 	var initial []string
 	for i, n := range names {
-		peers[i], clients[i] = "http://"+closedAddr(t), "http://"+closedAddr(t)
+		peers[i], clients[i] = "http://"+testkit.FreeAddr(t), "http://"+testkit.FreeAddr(t)
 		initial = append(initial, n+"="+peers[i])
 	}
 	hs := make([]*harness, 3)
@@ -44,7 +39,7 @@ func TestThreeDirectors(t *testing.T) {
 
 	leader := func(among []*harness) *harness {
 		var l *harness
-		eventually(t, 20*time.Second, "exactly one leader", func() bool {
+		testkit.Eventually(t, 20*time.Second, "exactly one leader", func() bool {
 			l = nil
 			n := 0
 			for _, h := range among {
@@ -72,7 +67,7 @@ func TestThreeDirectors(t *testing.T) {
 	others[1].adminJSON(http.MethodPost, "/v1/nodes/b/drain", nil, &drained)
 
 	// Every director serves the same signed bytes for the same version.
-	eventually(t, 10*time.Second, "identical snapshots", func() bool {
+	testkit.Eventually(t, 10*time.Second, "identical snapshots", func() bool {
 		var envs [][]byte
 		for _, h := range hs {
 			code, b := h.do(h.signed(http.MethodGet, syncPath(0, "dir/"+h.d.cfg.Name, api.KindDirector, time.Second), nil, time.Now(), nonce(), h.psk))
@@ -85,7 +80,7 @@ func TestThreeDirectors(t *testing.T) {
 	})
 
 	// The leader probes: node a is up, b is down.
-	eventually(t, 10*time.Second, "health verdicts", func() bool {
+	testkit.Eventually(t, 10*time.Second, "health verdicts", func() bool {
 		s := others[0].current()
 		return s.Node("a").Health == cluster.Up && s.Node("b").Health == cluster.Down
 	})
@@ -113,7 +108,7 @@ func TestThreeDirectors(t *testing.T) {
 
 	// The new leader runs the health checks: node a going down is seen.
 	live.Close()
-	eventually(t, 10*time.Second, "node a down under the new leader", func() bool {
+	testkit.Eventually(t, 10*time.Second, "node a down under the new leader", func() bool {
 		s := others[0].current()
 		return s.Node("a").Health == cluster.Down && strings.HasPrefix(s.Node("a").Reason, "2 failures")
 	})
@@ -129,8 +124,8 @@ func TestThreeDirectors(t *testing.T) {
 // external cluster: it finds the site without a site file, serves the same
 // snapshots, and its changes reach the first.
 func TestExternalEtcd(t *testing.T) {
-	clientURL := "http://" + closedAddr(t)
-	h1 := startDirector(t, Config{Name: "d1", SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t))),
+	clientURL := "http://" + testkit.FreeAddr(t)
+	h1 := startDirector(t, Config{Name: "d1", SiteData: []byte(siteDown(t, 1)),
 		Etcd: EtcdConfig{DataDir: t.TempDir(), ClientURL: clientURL}})
 	h2 := startDirector(t, Config{Name: "d2", Etcd: EtcdConfig{Endpoints: []string{clientURL}}})
 	if h2.d.Site() != testSite {
@@ -139,7 +134,7 @@ func TestExternalEtcd(t *testing.T) {
 	_, text := h2.admin(http.MethodGet, api.PathConfig, nil)
 	var res api.ChangeResult
 	h2.adminJSON(http.MethodPost, api.PathConfig, []byte(strings.Replace(string(text), "weight: 100", "weight: 3", 1)), &res)
-	eventually(t, 5*time.Second, "change seen by the first director", func() bool {
+	testkit.Eventually(t, 5*time.Second, "change seen by the first director", func() bool {
 		s := h1.current()
 		return s.ConfigVersion == res.ConfigVersion && s.Config.Nodes[0].Weight == 3
 	})

@@ -9,12 +9,13 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestConfigLifecycle applies, rejects, lists and rolls back site files on
 // a single-member director.
 func TestConfigLifecycle(t *testing.T) {
-	v1 := siteYAML(closedAddr(t), closedAddr(t), closedAddr(t))
+	v1 := siteDown(t, 2)
 	h := startDirector(t, Config{SiteFile: "zones/t.yaml", SiteData: []byte(v1)})
 
 	code, got := h.admin(http.MethodGet, api.PathConfig, nil)
@@ -100,7 +101,7 @@ func TestConfigLifecycle(t *testing.T) {
 		b, _ := json.Marshal(st)
 		t.Errorf("status: %s", b)
 	}
-	eventually(t, 10*time.Second, "leader shown in status", func() bool {
+	testkit.Eventually(t, 10*time.Second, "leader shown in status", func() bool {
 		h.adminJSON(http.MethodGet, api.PathStatus, nil, &st)
 		return st.Leader == "d1"
 	})
@@ -111,7 +112,7 @@ func TestConfigLifecycle(t *testing.T) {
 // site file given again is not re-applied.
 func TestStoreSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	v1 := siteYAML(closedAddr(t), closedAddr(t))
+	v1 := siteDown(t, 1)
 	h := startDirector(t, Config{Etcd: EtcdConfig{DataDir: dir}, SiteData: []byte(v1)})
 	v2 := strings.Replace(v1, "weight: 100", "weight: 7", 1)
 	var res api.ChangeResult

@@ -9,7 +9,7 @@ import (
 
 // TestExplain asks the director which node a client gets and why.
 func TestExplain(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	var ex api.Explain
 	h.adminJSON(http.MethodGet, api.PathExplain+"?ip=198.51.100.7&offset=%2B02:00", nil, &ex)
 	if ex.Client != "198.51.100.7" || len(ex.Nodes) != 1 || len(ex.Trace) == 0 {

@@ -2,16 +2,13 @@ package director
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 const (
@@ -27,36 +25,14 @@ const (
 	testSite  = "t"
 )
 
-// siteYAML is a test site whose nodes a, b, c are probed at the given
-// targets (host:port) every 250ms, with rise and fall of 2.
-func siteYAML(master string, targets ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `# Test site for the director.
-site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "%s"}
-selection: {method: random}
-health: {kind: tcp, interval: 250ms, timeout: 200ms, rise: 2, fall: 2}
-nodes:
-`, master)
-	for i, t := range targets {
-		name := string(rune('a' + i))
-		fmt.Fprintf(&b, "  # node %s\n  - name: %s\n    ipv4: 192.0.2.%d\n    internal: \"%s\"\n    weight: 100\n", name, name, 11+i, t)
+// siteDown is the test site (testkit.SiteYAML) with the master and nodes
+// at addresses where nothing listens.
+func siteDown(t testing.TB, nodes int) string {
+	addrs := make([]string, nodes+1)
+	for i := range addrs {
+		addrs[i] = testkit.FreeAddr(t)
 	}
-	return b.String()
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := l.Addr().String()
-	l.Close()
-	return a
+	return testkit.SiteYAML(addrs[0], addrs[1:]...)
 }
 
 // harness is one running director and clients for both of its APIs.
@@ -103,28 +79,10 @@ func startDirector(t testing.TB, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
 	h := &harness{t: t, d: d, psk: psk, reg: reg,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}, Timeout: 40 * time.Second}}
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("director %s: Run: %v", cfg.Name, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("director %s did not stop within 30s", cfg.Name)
-		}
-	}
-	t.Cleanup(h.stop)
+	run := testkit.Go(t, "director "+cfg.Name, 30*time.Second, d.Run)
+	h.stop = func() { _ = run.Stop() }
 	if cfg.Etcd.InitialCluster != "" {
 		return h // members of a new cluster start together; see waitReady
 	}
@@ -237,18 +195,6 @@ func (h *harness) current() *cluster.Snapshot {
 		h.t.Fatalf("sync after=0: status %d", code)
 	}
 	return s
-}
-
-// eventually polls cond every 50ms until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // counter reads one labelled counter of the harness registry.

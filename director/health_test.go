@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // flipHTTP is a health endpoint whose status the test sets.
@@ -48,7 +49,7 @@ func TestHealthChecks(t *testing.T) {
 	defer httpSrv.Close()
 	tlsSrv := httptest.NewTLSServer(flip)
 	defer tlsSrv.Close()
-	turnAddr := closedAddr(t)
+	turnAddr := testkit.FreeAddr(t)
 	var turnCalls atomic.Int32
 	turnProbe := func(ctx context.Context, hc cluster.HealthCheck) error {
 		turnCalls.Add(1)
@@ -87,7 +88,7 @@ nodes:
     internal: "%s"
     health: {kind: turn}
 `, masterL.Addr(), tcpAddr, strings.TrimPrefix(httpSrv.URL, "http://"), strings.TrimPrefix(tlsSrv.URL, "https://"),
-		closedAddr(t), strings.TrimPrefix(tlsSrv.URL, "https://"), turnAddr)
+		testkit.FreeAddr(t), strings.TrimPrefix(tlsSrv.URL, "https://"), turnAddr)
 	h := startDirector(t, Config{SiteData: []byte(site), TURNProbe: turnProbe})
 
 	health := func(name string) cluster.NodeState { return h.current().Node(name) }
@@ -96,7 +97,7 @@ nodes:
 			t.Logf("snapshot: nodes %+v masters %+v", h.current().Nodes, h.current().Masters)
 		}
 	}()
-	eventually(t, 5*time.Second, "every node up", func() bool {
+	testkit.Eventually(t, 5*time.Second, "every node up", func() bool {
 		s := h.current()
 		for _, n := range []string{"tcp", "web", "sec", "hs", "relay"} {
 			if s.Node(n).Health != cluster.Up {
@@ -140,7 +141,7 @@ nodes:
 			before := health(st.node)
 			start := time.Now()
 			st.act()
-			eventually(t, 10*time.Second, st.node+" "+string(st.want), func() bool { return health(st.node).Health == st.want })
+			testkit.Eventually(t, 10*time.Second, st.node+" "+string(st.want), func() bool { return health(st.node).Health == st.want })
 			took := time.Since(start)
 			got := health(st.node)
 			if !strings.HasPrefix(got.Reason, st.reason) {

@@ -2,15 +2,12 @@ package director
 
 import (
 	"bytes"
-	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 	"github.com/meridian-traffic/meridian/relay"
 )
 
@@ -29,16 +27,8 @@ const testClientToken = "client-token-5a4b3c2d1e0f"
 // ipB (health-checked there over TCP) and whose prefixes send custA to a
 // and repB to b.
 func twoNodeSite(ipA, custA, ipB, repB string) string {
-	return fmt.Sprintf(`# Two relays for the session broker.
-site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:1"}
-selection: {method: random}
-health: {kind: tcp, interval: 250ms, timeout: 200ms, rise: 2, fall: 2}
-relay: {udp_port: 3478, tcp_port: 3478, port_min: 41000, port_max: 41999}
-nodes:
-  - name: a
+	return fmt.Sprintf(testkit.SiteHead("t", "z.example.", "127.0.0.1:1", testkit.TCPHealth,
+		"relay: {udp_port: 3478, tcp_port: 3478, port_min: 41000, port_max: 41999}")+`  - name: a
     hostname: a.z.example.
     ipv4: %[1]s
     internal: "%[1]s:3478"
@@ -98,27 +88,8 @@ func startSessionRelay(t *testing.T, ip string, psk cluster.PSK) (*relay.Relay, 
 	if err != nil {
 		t.Fatalf("relay on %s: %v", ip, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("relay %s: %v", ip, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("relay %s did not stop", ip)
-		}
-	}
-	t.Cleanup(stop)
-	return r, stop
+	run := testkit.Go(t, "relay "+ip, 10*time.Second, r.Run)
+	return r, func() { _ = run.Stop() }
 }
 
 // turnClient is a pion TURN client with one allocation.
@@ -198,50 +169,7 @@ func stream(from, to *turnClient, n, size int) error {
 	if err := to.client.CreatePermission(from.relayed.LocalAddr()); err != nil {
 		return fmt.Errorf("create permission: %w", err)
 	}
-	var got atomic.Int64
-	errc := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 2048)
-		for i := range n {
-			to.relayed.SetReadDeadline(time.Now().Add(5 * time.Second))
-			m, _, err := to.relayed.ReadFrom(buf)
-			if err != nil {
-				errc <- fmt.Errorf("packet %d: %w", i, err)
-				return
-			}
-			if m != size || binary.BigEndian.Uint32(buf) != uint32(i) {
-				errc <- fmt.Errorf("packet %d: got %d bytes numbered %d", i, m, binary.BigEndian.Uint32(buf))
-				return
-			}
-			for j := 4; j < m; j++ {
-				if buf[j] != byte(i+j) {
-					errc <- fmt.Errorf("packet %d: byte %d corrupted", i, j)
-					return
-				}
-			}
-			got.Add(1)
-		}
-		errc <- nil
-	}()
-	dst := to.relayed.LocalAddr()
-	pkt := make([]byte, size)
-	const window = 32
-	for i := range n {
-		binary.BigEndian.PutUint32(pkt, uint32(i))
-		for j := 4; j < size; j++ {
-			pkt[j] = byte(i + j)
-		}
-		if _, err := from.relayed.WriteTo(pkt, dst); err != nil {
-			return fmt.Errorf("send %d: %w", i, err)
-		}
-		for deadline := time.Now().Add(5 * time.Second); int64(i)-got.Load() >= window; {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("receiver stalled at %d of %d", got.Load(), n)
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-	}
-	return <-errc
+	return testkit.Stream(from.relayed, to.relayed, n, size)
 }
 
 // heartbeat posts node's heartbeat with its relay's accounting.

@@ -11,6 +11,7 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 	"github.com/meridian-traffic/meridian/relay"
 )
 
@@ -30,7 +31,7 @@ func TestSessionStreams(t *testing.T) {
 	h := startDirector(t, Config{SiteData: []byte(twoNodeSite(ipA, cust, ipB, rep)), ClientTokens: []string{testClientToken}})
 	ra, stopA := startSessionRelay(t, ipA, h.psk)
 	rb, _ := startSessionRelay(t, ipB, h.psk)
-	eventually(t, 15*time.Second, "both relays up", func() bool {
+	testkit.Eventually(t, 15*time.Second, "both relays up", func() bool {
 		return h.health("a") == cluster.Up && h.health("b") == cluster.Up
 	})
 	ctx := context.Background()
@@ -157,7 +158,7 @@ func TestSessionStreams(t *testing.T) {
 
 	// Node a dies: the customer's next request gets a new home.
 	stopA()
-	eventually(t, 10*time.Second, "node a down", func() bool { return h.health("a") == cluster.Down })
+	testkit.Eventually(t, 10*time.Second, "node a down", func() bool { return h.health("a") == cluster.Down })
 	g, err := cs.Renew(ctx, cg.ID, api.SessionRequest{})
 	if err != nil || g.Home.Node != "b" || !g.Moved {
 		t.Fatalf("renew after a died: %+v, %v; want home b, moved", g, err)

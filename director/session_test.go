@@ -13,6 +13,7 @@ import (
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // startBroker runs a director whose two nodes have no relay (so the
@@ -138,7 +139,7 @@ func TestSessionExpires(t *testing.T) {
 	}
 	// Left alone, it ends with its lease.
 	key := h.d.site.Keys.Session(g.ID)
-	eventually(t, 10*time.Second, "session key to expire", func() bool {
+	testkit.Eventually(t, 10*time.Second, "session key to expire", func() bool {
 		resp, err := h.d.site.Client().Get(ctx, key)
 		return err == nil && len(resp.Kvs) == 0
 	})
@@ -275,7 +276,7 @@ nodes:
 	if code, b := h.do(h.signed("POST", api.PathHeartbeat, body, time.Now(), nonce(), h.psk)); code != http.StatusNoContent {
 		t.Fatalf("heartbeat: %d %s", code, b)
 	}
-	eventually(t, 5*time.Second, "a announcing", func() bool { return len(h.d.pub.Current().Snap.Node("a").Announcing) == 1 })
+	testkit.Eventually(t, 5*time.Second, "a announcing", func() bool { return len(h.d.pub.Current().Snap.Node("a").Announcing) == 1 })
 	g, err := cs.Create(ctx, api.SessionRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -324,7 +325,7 @@ func TestSessionMaxAge(t *testing.T) {
 	if time.Now().Before(g.Expires) {
 		t.Errorf("session ended before its max age")
 	}
-	eventually(t, 5*time.Second, "session key removed", func() bool {
+	testkit.Eventually(t, 5*time.Second, "session key removed", func() bool {
 		resp, err := h.d.site.Client().Get(ctx, h.d.site.Keys.Session(g.ID))
 		return err == nil && len(resp.Kvs) == 0
 	})

@@ -12,13 +12,14 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestSyncLongPoll: a poll behind the current version answers at once, a
 // poll at it waits and returns the version an apply publishes, and a poll
 // that sees nothing new ends with 204.
 func TestSyncLongPoll(t *testing.T) {
-	v1 := siteYAML(closedAddr(t), closedAddr(t), closedAddr(t))
+	v1 := siteDown(t, 2)
 	h := startDirector(t, Config{SiteData: []byte(v1)})
 	first := h.current()
 	if first.Site != testSite || first.ConfigVersion != 1 || len(first.Nodes) != 2 || first.Nodes[0].Name != "a" {
@@ -31,7 +32,7 @@ func TestSyncLongPoll(t *testing.T) {
 		took time.Duration
 	}
 	// Wait until health verdicts settle so that only the apply publishes.
-	eventually(t, 10*time.Second, "nodes probed down", func() bool {
+	testkit.Eventually(t, 10*time.Second, "nodes probed down", func() bool {
 		s := h.current()
 		return s.Node("a").Health == cluster.Down && s.Node("b").Health == cluster.Down && s.Master("m1").Health == cluster.Down
 	})
@@ -42,7 +43,7 @@ func TestSyncLongPoll(t *testing.T) {
 		code, s := h.sync(held, "a", api.KindNode, 20*time.Second)
 		got <- result{code, s, time.Since(start)}
 	}()
-	eventually(t, 5*time.Second, "poll waiting", func() bool {
+	testkit.Eventually(t, 5*time.Second, "poll waiting", func() bool {
 		s, ok := h.d.pub.Subscriber("a")
 		return ok && s.Version == held
 	})
@@ -103,7 +104,7 @@ func TestSyncLongPoll(t *testing.T) {
 // TestRemoveNode drops a node from the site file, keeping the comments of
 // the rest; its agent gets 410 on sync and heartbeat, the others do not.
 func TestRemoveNode(t *testing.T) {
-	v1 := siteYAML(closedAddr(t), closedAddr(t), closedAddr(t), closedAddr(t))
+	v1 := testkit.SiteYAML(testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	h := startDirector(t, Config{SiteData: []byte(v1)})
 	if code, _ := h.sync(0, "b", api.KindNode, time.Second); code != http.StatusOK {
 		t.Fatalf("node b before removal: %d", code)
@@ -149,7 +150,7 @@ func TestRemoveNode(t *testing.T) {
 // TestDrainAndHeartbeat: drain and undrain show in the snapshot without a
 // config version; a heartbeat's announced prefixes reach the node state.
 func TestDrainAndHeartbeat(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	steps := []struct {
 		path    string
 		drained bool
@@ -181,7 +182,7 @@ func TestDrainAndHeartbeat(t *testing.T) {
 	}
 	want := slices.Clone(any)
 	slices.SortFunc(want, func(a, b netip.Prefix) int { return a.Compare(b) })
-	eventually(t, 5*time.Second, "announcing in the snapshot", func() bool {
+	testkit.Eventually(t, 5*time.Second, "announcing in the snapshot", func() bool {
 		return slices.Equal(h.current().Node("b").Announcing, want)
 	})
 	for _, bad := range [][]byte{[]byte(`{"node":""}`), []byte(`{"node":`)} {
@@ -200,9 +201,9 @@ func TestDrainAndHeartbeat(t *testing.T) {
 // polling finish, one that reports a failure fails, one that stopped
 // polling fails for not acknowledging; the history keeps the events.
 func TestSyncNow(t *testing.T) {
-	h := startDirector(t, Config{SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{SiteData: []byte(siteDown(t, 2))})
 	// Let health verdicts settle so that only "sync now" publishes.
-	eventually(t, 10*time.Second, "nodes probed down", func() bool {
+	testkit.Eventually(t, 10*time.Second, "nodes probed down", func() bool {
 		s := h.current()
 		return s.Node("a").Health == cluster.Down && s.Node("b").Health == cluster.Down && s.Master("m1").Health == cluster.Down
 	})
@@ -243,7 +244,7 @@ func TestSyncNow(t *testing.T) {
 	go poller("dns/broken", "disk full")
 	// A subscriber seen once that does not come back.
 	h.sync(0, "dns/gone", api.KindDNS, time.Second)
-	eventually(t, 5*time.Second, "pollers registered", func() bool {
+	testkit.Eventually(t, 5*time.Second, "pollers registered", func() bool {
 		for _, id := range []string{"dns/ok1", "dns/ok2", "dns/broken"} {
 			if s, ok := h.d.pub.Subscriber(id); !ok || s.Version == 0 {
 				return false
@@ -295,7 +296,7 @@ func TestSyncNow(t *testing.T) {
 
 // TestHistoryBounded keeps only the newest HistoryLimit events.
 func TestHistoryBounded(t *testing.T) {
-	h := startDirector(t, Config{HistoryLimit: 5, SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{HistoryLimit: 5, SiteData: []byte(siteDown(t, 1))})
 	ctx := t.Context()
 	base := time.Now()
 	for i := range 4 {
@@ -318,7 +319,7 @@ func TestHistoryBounded(t *testing.T) {
 
 // TestHeartbeatExpires: a node's last heartbeat goes away with its lease.
 func TestHeartbeatExpires(t *testing.T) {
-	h := startDirector(t, Config{HeartbeatTTL: 2 * time.Second, SiteData: []byte(siteYAML(closedAddr(t), closedAddr(t)))})
+	h := startDirector(t, Config{HeartbeatTTL: 2 * time.Second, SiteData: []byte(siteDown(t, 1))})
 	hb, _ := json.Marshal(api.Heartbeat{Node: "a", Version: 1})
 	if code, body := h.do(h.signed(http.MethodPost, api.PathHeartbeat, hb, time.Now(), nonce(), h.psk)); code != http.StatusNoContent {
 		t.Fatalf("heartbeat: %d %s", code, body)
@@ -331,5 +332,5 @@ func TestHeartbeatExpires(t *testing.T) {
 	if beat() == nil {
 		t.Fatal("heartbeat not stored")
 	}
-	eventually(t, 10*time.Second, "heartbeat expired", func() bool { return beat() == nil })
+	testkit.Eventually(t, 10*time.Second, "heartbeat expired", func() bool { return beat() == nil })
 }

@@ -2,14 +2,8 @@ package health
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // newHTTPTarget serves /healthz 200, /down 503, /moved a redirect and
@@ -46,17 +41,6 @@ func newHTTPTarget(t *testing.T, tlsOn bool) (srv *httptest.Server, conns *atomi
 	return srv, conns
 }
 
-// listen returns a loopback listener closed at the end of the test.
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 // serve accepts on l and hands each connection to f until l closes.
 func serve(l net.Listener, f func(net.Conn)) {
 	go func() {
@@ -70,40 +54,6 @@ func serve(l net.Listener, f func(net.Conn)) {
 	}()
 }
 
-// deadAddr is a loopback port that was just closed: nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// selfSigned generates a certificate for a name the probe never asks for.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "node.example"},
-		DNSNames:     []string{"node.example"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestProbes runs each kind of probe against live, dead and silent
 // loopback targets, bounded by the timeout.
 func TestProbes(t *testing.T) {
@@ -112,17 +62,17 @@ func TestProbes(t *testing.T) {
 	httpAddr := plain.Listener.Addr().String()
 	httpsAddr := secure.Listener.Addr().String()
 
-	tcpL := listen(t)
+	tcpL := testkit.Listen(t)
 	serve(tcpL, func(c net.Conn) { c.Close() })
 
-	tlsL := tls.NewListener(listen(t), &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
+	tlsL := tls.NewListener(testkit.Listen(t), testkit.SelfSigned(t, "node.example").ServerConfig())
 	serve(tlsL, func(c net.Conn) {
 		defer c.Close()
 		_ = c.(*tls.Conn).Handshake()
 	})
 
 	// silent accepts and never answers: a hung process.
-	silentL := listen(t)
+	silentL := testkit.Listen(t)
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	serve(silentL, func(c net.Conn) {
@@ -130,7 +80,7 @@ func TestProbes(t *testing.T) {
 		<-hold
 	})
 	silent := silentL.Addr().String()
-	dead := deadAddr(t)
+	dead := testkit.FreeAddr(t)
 
 	const timeout = 300 * time.Millisecond
 	tests := []struct {

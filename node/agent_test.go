@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,9 +15,10 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // recorder is a Part that remembers what the agent told it.
@@ -67,15 +67,14 @@ func (r *recorder) last() uint64 {
 // running is an agent started by a test.
 type running struct {
 	*Agent
-	cancel context.CancelFunc
-	done   chan error
-	logs   *clienttest.Buffer
+	run  *testkit.Running
+	logs *testkit.Buffer
 }
 
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	logs := &clienttest.Buffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testkit.Buffer{}
+	cfg.Logger = logs.Logger()
 	if cfg.HeartbeatEvery == 0 {
 		cfg.HeartbeatEvery = 100 * time.Millisecond
 	}
@@ -84,27 +83,15 @@ func start(t *testing.T, cfg Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Agent: a, cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { r.done <- a.Run(ctx) }()
+	r := &running{Agent: a, logs: logs}
+	r.run = testkit.Go(t, "agent", 10*time.Second, a.Run)
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
 func (r *running) stop(t *testing.T) {
 	t.Helper()
-	r.cancel()
-	select {
-	case err, ok := <-r.done:
-		if ok && err != nil {
-			t.Errorf("agent Run = %v", err)
-		}
-		if ok {
-			close(r.done)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("agent did not stop")
-	}
+	_ = r.run.Stop()
 	clienttest.NoSecrets(t, "agent logs", r.logs.String())
 }
 
@@ -138,7 +125,7 @@ func healthIs(t *testing.T, addr string, want int) func() bool {
 // seen by the director, heartbeats, drain, removal, and a restart on the
 // cache with the director stopped; then a corrupt cache.
 func TestAgentLifecycle(t *testing.T) {
-	addr1, addr2 := clienttest.FreeAddr(t), clienttest.FreeAddr(t)
+	addr1, addr2 := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: addr1}, clienttest.Node{Name: "n2", Internal: addr2}))
 	adm := client.NewAdmin(d.URL, clienttest.Token, nil)
 	ctx := context.Background()
@@ -150,11 +137,11 @@ func TestAgentLifecycle(t *testing.T) {
 	a2 := start(t, Config{Name: "n2", Director: d.URL, PSK: d.PSK, CacheDir: cache2, HealthListen: addr2, Parts: []Part{part2}})
 
 	t.Run("serves and is seen", func(t *testing.T) {
-		clienttest.WaitFor(t, "n1 health 200", 10*time.Second, func() bool { return a1.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
+		testkit.Eventually(t, 10*time.Second, "n1 health 200", func() bool { return a1.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
 		if _, body := get(t, addr1, PathHealth); body != "ok" {
 			t.Errorf("health body %q", body)
 		}
-		clienttest.WaitFor(t, "director sees both up with heartbeats", 10*time.Second, func() bool {
+		testkit.Eventually(t, 10*time.Second, "director sees both up with heartbeats", func() bool {
 			ns, err := adm.Nodes(ctx)
 			if err != nil || len(ns) != 2 {
 				return false
@@ -189,7 +176,7 @@ func TestAgentLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clienttest.WaitFor(t, "part applies the drain", 10*time.Second, func() bool { return part1.last() >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "part applies the drain", func() bool { return part1.last() >= res.Version })
 		if !a1.Current().Node("n1").Drained {
 			t.Error("not drained")
 		}
@@ -202,7 +189,7 @@ func TestAgentLifecycle(t *testing.T) {
 		if _, err := adm.RemoveNode(ctx, "n2", "tester"); err != nil {
 			t.Fatal(err)
 		}
-		clienttest.WaitFor(t, "n2 health 503", 10*time.Second, healthIs(t, addr2, 503))
+		testkit.Eventually(t, 10*time.Second, "n2 health 503", healthIs(t, addr2, 503))
 		if _, err := os.Stat(filepath.Join(cache2, CacheFileName)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("cache not deleted: %v", err)
 		}
@@ -212,10 +199,10 @@ func TestAgentLifecycle(t *testing.T) {
 		if in := info(t, addr2); !in.Removed || in.Version != 0 || in.Serving {
 			t.Errorf("info %+v", in)
 		}
-		clienttest.WaitFor(t, "part told to stop", 5*time.Second, func() bool { return part2.last() == 0 })
+		testkit.Eventually(t, 5*time.Second, "part told to stop", func() bool { return part2.last() == 0 })
 		select {
-		case err := <-a2.done:
-			t.Fatalf("agent stopped: %v", err)
+		case <-a2.run.Done():
+			t.Fatalf("agent stopped: %v", a2.run.Err())
 		default:
 		}
 	})
@@ -227,12 +214,12 @@ func TestAgentLifecycle(t *testing.T) {
 	t.Run("restart on the cache with the director down", func(t *testing.T) {
 		part := &recorder{}
 		a := start(t, Config{Name: "n1", Director: d.URL, PSK: d.PSK, CacheDir: cache1, Parts: []Part{part}})
-		clienttest.WaitFor(t, "health 200 from the cache", 10*time.Second, func() bool { return a.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
+		testkit.Eventually(t, 10*time.Second, "health 200 from the cache", func() bool { return a.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
 		in := info(t, addr1)
 		if in.Version != held || !in.FromCache || !in.Serving || in.Site != "lab" {
 			t.Errorf("info %+v, want version %d from cache", in, held)
 		}
-		clienttest.WaitFor(t, "director unreachable", 5*time.Second, func() bool { return !info(t, addr1).DirectorReachable && a.Stats().Errors > 0 })
+		testkit.Eventually(t, 5*time.Second, "director unreachable", func() bool { return !info(t, addr1).DirectorReachable && a.Stats().Errors > 0 })
 		if part.last() != held {
 			t.Errorf("part applied %d, want %d", part.last(), held)
 		}
@@ -249,9 +236,9 @@ func TestAgentLifecycle(t *testing.T) {
 		if err := os.WriteFile(f, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		listen := clienttest.FreeAddr(t)
+		listen := testkit.FreeAddr(t)
 		a := start(t, Config{Name: "n1", Director: d.URL, PSK: d.PSK, CacheDir: cache1, HealthListen: listen})
-		clienttest.WaitFor(t, "refusal", 10*time.Second, func() bool { return a.Stats().Refused > 0 })
+		testkit.Eventually(t, 10*time.Second, "refusal", func() bool { return a.Stats().Refused > 0 })
 		code, body := get(t, listen, PathHealth)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "no snapshot") {
 			t.Errorf("health = %d %q", code, body)

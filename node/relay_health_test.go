@@ -18,6 +18,7 @@ import (
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 	"github.com/meridian-traffic/meridian/relay"
 )
 
@@ -25,14 +26,7 @@ import (
 // real relay on 127.0.0.71, n2 only answers health. The director probes
 // every 250 ms and marks a node down after one failure.
 func relayHealthSite(addr1, addr2 string) []byte {
-	return fmt.Appendf(nil, `site: lab
-zone: lab.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:1"}
-selection: {method: random}
-health: {kind: http, path: /healthz, interval: 250ms, timeout: 200ms, rise: 1, fall: 1}
-nodes:
-  - {name: n1, ipv4: 127.0.0.71, internal: %q, relay: {udp_port: 3497, tcp_port: 3497, port_min: 41000, port_max: 41099}}
+	return fmt.Appendf(nil, testkit.SiteHead("lab", "lab.example.", "127.0.0.1:1", testkit.HTTPHealth)+`  - {name: n1, ipv4: 127.0.0.71, internal: %q, relay: {udp_port: 3497, tcp_port: 3497, port_min: 41000, port_max: 41099}}
   - {name: n2, ipv4: 127.0.0.72, internal: %q}
 `, addr1, addr2)
 }
@@ -80,7 +74,7 @@ func listenerFD(t *testing.T, ip string, port int) int {
 // director marks the node down, and its selection engine stops choosing
 // it.
 func TestRelayListenerDownFailsNode(t *testing.T) {
-	addr1, addr2 := clienttest.FreeAddr(t), clienttest.FreeAddr(t)
+	addr1, addr2 := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	d := clienttest.Start(t, relayHealthSite(addr1, addr2))
 	adm := client.NewAdmin(d.URL, clienttest.Token, nil)
 	ctx := context.Background()
@@ -113,8 +107,8 @@ func TestRelayListenerDownFailsNode(t *testing.T) {
 		return n, nil
 	}
 
-	clienttest.WaitFor(t, "n1 health 200", 15*time.Second, func() bool { return a1.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
-	clienttest.WaitFor(t, "director sees both up", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "n1 health 200", func() bool { return a1.HealthAddr() == addr1 && healthIs(t, addr1, 200)() })
+	testkit.Eventually(t, 15*time.Second, "director sees both up", func() bool {
 		ns, err := adm.Nodes(ctx)
 		if err != nil || len(ns) != 2 {
 			return false
@@ -138,7 +132,7 @@ func TestRelayListenerDownFailsNode(t *testing.T) {
 		t.Fatalf("shutdown listener: %v", err)
 	}
 	var body string
-	clienttest.WaitFor(t, "n1 health 503", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "n1 health 503", func() bool {
 		var code int
 		code, body = get(t, addr1, PathHealth)
 		return code == http.StatusServiceUnavailable
@@ -152,7 +146,7 @@ func TestRelayListenerDownFailsNode(t *testing.T) {
 	}
 
 	// interval × fall = 250 ms; allow ample slack for a loaded machine.
-	clienttest.WaitFor(t, "director marks n1 down", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "director marks n1 down", func() bool {
 		ns, err := adm.Nodes(ctx)
 		if err != nil {
 			return false
@@ -165,7 +159,7 @@ func TestRelayListenerDownFailsNode(t *testing.T) {
 		return false
 	})
 	t.Logf("director marks n1 down %s after the kill", time.Since(killed).Round(time.Millisecond))
-	clienttest.WaitFor(t, "the engine stops choosing n1", 15*time.Second, func() bool {
+	testkit.Eventually(t, 15*time.Second, "the engine stops choosing n1", func() bool {
 		n, err := choosesN1()
 		return err == nil && n == 0
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 const testToken = "admin-token-never-shown-4242"
@@ -29,7 +30,7 @@ func TestAdminErrors(t *testing.T) {
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
-	dead := "http://" + deadAddr(t)
+	dead := "http://" + testkit.FreeAddr(t)
 	tests := []struct {
 		name   string
 		url    string

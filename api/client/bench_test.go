@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // BenchmarkFanout measures, against a real director, the time from a
@@ -21,7 +22,7 @@ import (
 // the 99th percentile over b.N changes.
 func BenchmarkFanout(b *testing.B) {
 	const subscribers = 100
-	d := clienttest.Start(b, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(b)}))
+	d := clienttest.Start(b, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(b)}))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -42,7 +43,7 @@ func BenchmarkFanout(b *testing.B) {
 		}
 		return m
 	}
-	clienttest.WaitFor(b, "every subscriber synced", 30*time.Second, func() bool { return minHeld() > 0 })
+	testkit.Eventually(b, 30*time.Second, "every subscriber synced", func() bool { return minHeld() > 0 })
 	adm := client.NewAdmin(d.URL, clienttest.Token, nil)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

@@ -8,13 +8,14 @@ import (
 
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestBGPWithdrawResume drives the operator's anycast withdraw through a
 // real director: the reason reaches the node's state, resume clears it, an
 // unknown node is a 404.
 func TestBGPWithdrawResume(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := client.NewAdmin(d.URL, clienttest.Token, nil)

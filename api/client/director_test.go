@@ -10,25 +10,11 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
-
-func run(t *testing.T, s *client.Subscriber) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("subscriber did not stop")
-		}
-	})
-}
 
 func version(s *client.Subscriber) uint64 {
 	if c := s.Current(); c != nil {
@@ -42,8 +28,8 @@ func version(s *client.Subscriber) uint64 {
 // call works, a removed node gets 410.
 func TestAgainstDirector(t *testing.T) {
 	site := clienttest.Site("lab",
-		clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)})
+		clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	ctx := context.Background()
 	adm := client.NewAdmin(d.URL, clienttest.Token, nil)
@@ -54,15 +40,15 @@ func TestAgainstDirector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, dns)
+	testkit.Go(t, "subscriber", 10*time.Second, dns.Run)
 	var removed atomic.Bool
 	n2, err := client.NewSubscriber(client.SubscriberConfig{Director: d.URL, PSK: d.PSK, ID: "n2", Kind: api.KindNode,
 		MaxBackoff: 100 * time.Millisecond, OnRemoved: func() { removed.Store(true) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, n2)
-	clienttest.WaitFor(t, "first snapshot", 10*time.Second, func() bool { return version(dns) > 0 && version(n2) > 0 })
+	testkit.Go(t, "subscriber", 10*time.Second, n2.Run)
+	testkit.Eventually(t, 10*time.Second, "first snapshot", func() bool { return version(dns) > 0 && version(n2) > 0 })
 
 	t.Run("wrong psk refused", func(t *testing.T) {
 		other, _ := cluster.NewPSK([]byte("a-different-key-of-the-right-length"))
@@ -71,8 +57,8 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, s)
-		clienttest.WaitFor(t, "refusals", 10*time.Second, func() bool { return s.Stats().Errors >= 2 })
+		testkit.Go(t, "subscriber", 10*time.Second, s.Run)
+		testkit.Eventually(t, 10*time.Second, "refusals", func() bool { return s.Stats().Errors >= 2 })
 		if st := s.Stats(); s.Current() != nil || !strings.Contains(st.LastError, "401") {
 			t.Errorf("stats %+v", st)
 		}
@@ -92,7 +78,7 @@ func TestAgainstDirector(t *testing.T) {
 		if res.Version <= before || res.ConfigVersion != 2 {
 			t.Fatalf("apply: %+v (held %d)", res, before)
 		}
-		clienttest.WaitFor(t, "new version", 10*time.Second, func() bool { return version(dns) >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "new version", func() bool { return version(dns) >= res.Version })
 		if m := dns.Current().Config.Selection.Method; m != cluster.MethodSRV {
 			t.Errorf("method %s, want srv", m)
 		}
@@ -128,7 +114,7 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil || res.ConfigVersion != 3 {
 			t.Fatalf("rollback %+v, %v", res, err)
 		}
-		clienttest.WaitFor(t, "rolled back", 10*time.Second, func() bool { return version(dns) >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "rolled back", func() bool { return version(dns) >= res.Version })
 		if m := dns.Current().Config.Selection.Method; m != cluster.MethodRandom {
 			t.Errorf("method %s after rollback", m)
 		}
@@ -142,14 +128,14 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clienttest.WaitFor(t, "drained", 10*time.Second, func() bool { return version(dns) >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "drained", func() bool { return version(dns) >= res.Version })
 		if !dns.Current().Node("n1").Drained {
 			t.Error("n1 not drained in the snapshot")
 		}
 		if res, err = adm.Undrain(ctx, "n1", "tester"); err != nil {
 			t.Fatal(err)
 		}
-		clienttest.WaitFor(t, "undrained", 10*time.Second, func() bool { return version(dns) >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "undrained", func() bool { return version(dns) >= res.Version })
 		if dns.Current().Node("n1").Drained {
 			t.Error("n1 still drained")
 		}
@@ -180,8 +166,8 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, foreign)
-		clienttest.WaitFor(t, "foreign refuses", 10*time.Second, func() bool { return foreign.Stats().Refused > 0 })
+		testkit.Go(t, "subscriber", 10*time.Second, foreign.Run)
+		testkit.Eventually(t, 10*time.Second, "foreign refuses", func() bool { return foreign.Stats().Refused > 0 })
 		rep, err := adm.SyncNow(ctx, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -222,11 +208,11 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clienttest.WaitFor(t, "n2 told", 10*time.Second, func() bool { return removed.Load() })
+		testkit.Eventually(t, 10*time.Second, "n2 told", func() bool { return removed.Load() })
 		if n2.Current() != nil || !n2.Stats().Removed {
 			t.Errorf("n2 still holds %d", version(n2))
 		}
-		clienttest.WaitFor(t, "dns follows", 10*time.Second, func() bool { return version(dns) >= res.Version })
+		testkit.Eventually(t, 10*time.Second, "dns follows", func() bool { return version(dns) >= res.Version })
 		if dns.Current().Config.Node("n2") != nil {
 			t.Error("n2 still in the site")
 		}
@@ -255,18 +241,18 @@ func TestAgainstDirector(t *testing.T) {
 // TestDirectorAway checks that a subscriber keeps its snapshot while the
 // director is stopped, retries, and follows it again once it is back.
 func TestDirectorAway(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	s, err := client.NewSubscriber(client.SubscriberConfig{Director: d.URL, PSK: d.PSK, ID: "dns/ns1", Kind: api.KindDNS,
 		CacheFile: t.TempDir() + "/snap.json", MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, s)
-	clienttest.WaitFor(t, "first snapshot", 10*time.Second, func() bool { return version(s) > 0 })
+	testkit.Go(t, "subscriber", 10*time.Second, s.Run)
+	testkit.Eventually(t, 10*time.Second, "first snapshot", func() bool { return version(s) > 0 })
 	d.Stop(t)
 	held := version(s)
-	clienttest.WaitFor(t, "retries", 10*time.Second, func() bool { st := s.Stats(); return !st.Reachable && st.Errors >= 3 })
+	testkit.Eventually(t, 10*time.Second, "retries", func() bool { st := s.Stats(); return !st.Reachable && st.Errors >= 3 })
 	if version(s) != held {
 		t.Fatalf("held %d, want %d", version(s), held)
 	}
@@ -276,7 +262,7 @@ func TestDirectorAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clienttest.WaitFor(t, "the change after the restart", 10*time.Second, func() bool { return version(s) >= res.Version })
+	testkit.Eventually(t, 10*time.Second, "the change after the restart", func() bool { return version(s) >= res.Version })
 	if st := s.Stats(); !st.Reachable || st.Refused != 0 || !s.Current().Node("n1").Drained {
 		t.Errorf("stats %+v", st)
 	}

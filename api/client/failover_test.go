@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/director"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/director"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // twoDirectors starts B, which keeps the store in its embedded etcd, and A,
@@ -19,7 +20,7 @@ import (
 // both serve the same snapshots and A can stop while the store lives on.
 func twoDirectors(t *testing.T, site []byte) (a, b *clienttest.Director) {
 	t.Helper()
-	etcdURL := "http://" + clienttest.FreeAddr(t)
+	etcdURL := "http://" + testkit.FreeAddr(t)
 	b = clienttest.Start(t, site, func(_ testing.TB, _ string, _ *clienttest.Director, cfg *director.Config) {
 		cfg.Name = "b"
 		cfg.Etcd.ClientURL = etcdURL
@@ -35,9 +36,9 @@ func twoDirectors(t *testing.T, site []byte) (a, b *clienttest.Director) {
 // TestFailoverDead starts a subscriber whose first director does not
 // exist: it moves to the live one and gets the site's snapshot.
 func TestFailoverDead(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
-	dead := "http://" + clienttest.FreeAddr(t)
+	dead := "http://" + testkit.FreeAddr(t)
 	s, err := client.NewSubscriber(client.SubscriberConfig{Directors: []string{dead, d.URL}, PSK: d.PSK, ID: "n1",
 		Kind: api.KindNode, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
@@ -51,8 +52,8 @@ func TestFailoverDead(t *testing.T) {
 	if err := s.SendHeartbeat(context.Background(), &api.Heartbeat{Node: "n1", Clients: 5}); err != nil {
 		t.Fatalf("heartbeat: %v", err)
 	}
-	run(t, s)
-	clienttest.WaitFor(t, "snapshot from the live director", 10*time.Second, func() bool { return version(s) > 0 })
+	testkit.Go(t, "subscriber", 10*time.Second, s.Run)
+	testkit.Eventually(t, 10*time.Second, "snapshot from the live director", func() bool { return version(s) > 0 })
 	if st := s.Stats(); st.Director != d.URL || !st.Reachable || st.Failovers != 1 || st.Site != "lab" {
 		t.Errorf("stats %+v", st)
 	}
@@ -61,15 +62,15 @@ func TestFailoverDead(t *testing.T) {
 // TestFailoverStopped runs a subscriber on [A, B]: after A stops, new
 // versions still arrive (from B) and heartbeats reach B.
 func TestFailoverStopped(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)})
 	a, b := twoDirectors(t, site)
 	s, err := client.NewSubscriber(client.SubscriberConfig{Directors: []string{a.URL, b.URL}, PSK: b.PSK, ID: "n1",
 		Kind: api.KindNode, Wait: 2 * time.Second, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, s)
-	clienttest.WaitFor(t, "first snapshot from A", 10*time.Second, func() bool { return version(s) > 0 })
+	testkit.Go(t, "subscriber", 10*time.Second, s.Run)
+	testkit.Eventually(t, 10*time.Second, "first snapshot from A", func() bool { return version(s) > 0 })
 	if st := s.Stats(); st.Director != a.URL || st.Failovers != 0 {
 		t.Fatalf("stats %+v, want on A", st)
 	}
@@ -81,7 +82,7 @@ func TestFailoverStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clienttest.WaitFor(t, "the new version from B", 15*time.Second, func() bool { return version(s) >= res.Version })
+	testkit.Eventually(t, 15*time.Second, "the new version from B", func() bool { return version(s) >= res.Version })
 	if st := s.Stats(); st.Director != b.URL || !st.Reachable || st.Failovers == 0 || !s.Current().Node("n1").Drained {
 		t.Errorf("stats %+v", st)
 	}
@@ -89,7 +90,7 @@ func TestFailoverStopped(t *testing.T) {
 	if err := s.SendHeartbeat(ctx, &api.Heartbeat{Node: "n1", Version: version(s), Clients: 42}); err != nil {
 		t.Fatalf("heartbeat: %v", err)
 	}
-	clienttest.WaitFor(t, "the heartbeat at B", 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, "the heartbeat at B", func() bool {
 		ns, err := adm.Nodes(ctx)
 		return err == nil && len(ns) == 1 && ns[0].Heartbeat != nil && ns[0].Heartbeat.Clients == 42
 	})

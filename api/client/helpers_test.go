@@ -11,18 +11,8 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
-
-const testSite = `site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - name: a
-    ipv4: 192.0.2.11
-    internal: "127.0.0.11:7801"
-`
 
 func mustPSK(t testing.TB, s string) cluster.PSK {
 	t.Helper()
@@ -36,7 +26,7 @@ func mustPSK(t testing.TB, s string) cluster.PSK {
 // envelope returns a signed snapshot of site at version v.
 func envelope(t testing.TB, psk cluster.PSK, site string, v uint64) []byte {
 	t.Helper()
-	cfg, err := cluster.Parse("t.yaml", []byte(strings.Replace(testSite, "site: t", "site: "+site, 1)))
+	cfg, err := cluster.Parse("t.yaml", []byte(strings.Replace(testkit.MinimalSite, "site: t", "site: "+site, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,34 +114,4 @@ func (f *fakeDirector) pollCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.polls
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -2,10 +2,7 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,31 +14,13 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 const (
 	testKey  = "subscriber-test-key-0123456789"
 	otherKey = "another-site-key-9876543210"
 )
-
-// startSubscriber runs s until the test ends.
-func startSubscriber(t *testing.T, s *Subscriber) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not stop")
-		}
-	})
-}
 
 // TestSubscriberRefuses checks that every bad snapshot is refused and never
 // replaces the one held.
@@ -80,8 +59,8 @@ func TestSubscriberRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			startSubscriber(t, s)
-			waitFor(t, "two refusals", 5*time.Second, func() bool { return s.Stats().Refused >= 2 && f.pollCount() >= 2 })
+			testkit.Go(t, "subscriber", 5*time.Second, s.Run)
+			testkit.Eventually(t, 5*time.Second, "two refusals", func() bool { return s.Stats().Refused >= 2 && f.pollCount() >= 2 })
 			st := s.Stats()
 			if !strings.Contains(st.LastError, tt.want) {
 				t.Errorf("LastError = %q, want %q", st.LastError, tt.want)
@@ -133,13 +112,13 @@ func TestSubscriberCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Nothing listens here: the subscriber lives on its cache.
-			s, err := NewSubscriber(SubscriberConfig{Director: "http://" + deadAddr(t), PSK: psk, ID: "a", Kind: api.KindNode,
+			s, err := NewSubscriber(SubscriberConfig{Director: "http://" + testkit.FreeAddr(t), PSK: psk, ID: "a", Kind: api.KindNode,
 				CacheFile: cache, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
-			startSubscriber(t, s)
-			waitFor(t, "a failed poll", 5*time.Second, func() bool { return s.Stats().Errors >= 2 })
+			testkit.Go(t, "subscriber", 5*time.Second, s.Run)
+			testkit.Eventually(t, 5*time.Second, "a failed poll", func() bool { return s.Stats().Errors >= 2 })
 			st := s.Stats()
 			if st.Version != tt.version || st.Reachable {
 				t.Errorf("stats %+v, want version %d and unreachable", st, tt.version)
@@ -161,18 +140,6 @@ func TestSubscriberCache(t *testing.T) {
 	}
 }
 
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestSubscriberFollows checks new versions, a repeated one, the after=
 // parameter and the cache written atomically.
 func TestSubscriberFollows(t *testing.T) {
@@ -191,8 +158,8 @@ func TestSubscriberFollows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startSubscriber(t, s)
-	waitFor(t, "version 2", 5*time.Second, func() bool { c := s.Current(); return c != nil && c.Version == 2 })
+	testkit.Go(t, "subscriber", 5*time.Second, s.Run)
+	testkit.Eventually(t, 5*time.Second, "version 2", func() bool { c := s.Current(); return c != nil && c.Version == 2 })
 	mu.Lock()
 	if len(seen) != 2 || seen[0] != 1 || seen[1] != 2 {
 		t.Errorf("OnSnapshot saw %v, want [1 2]", seen)
@@ -233,15 +200,15 @@ func TestSubscriberErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, srv := newFakeDirector(t, psk)
 			f.status, f.body = tt.status, tt.body
-			var logs lockedBuffer
+			var logs testkit.Buffer
 			s, err := NewSubscriber(SubscriberConfig{Director: srv.URL, PSK: psk, ID: "a", Kind: api.KindNode,
 				MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+				Logger: logs.Logger()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			startSubscriber(t, s)
-			waitFor(t, "errors", 5*time.Second, func() bool { return s.Stats().Errors >= 2 })
+			testkit.Go(t, "subscriber", 5*time.Second, s.Run)
+			testkit.Eventually(t, 5*time.Second, "errors", func() bool { return s.Stats().Errors >= 2 })
 			if st := s.Stats(); !strings.Contains(st.LastError, tt.want) || !st.Reachable || st.Refused != 0 {
 				t.Errorf("stats %+v, want error %q", st, tt.want)
 			}
@@ -267,8 +234,8 @@ func TestSubscriberRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startSubscriber(t, s)
-	waitFor(t, "removal", 5*time.Second, func() bool { return f.pollCount() >= 3 })
+	testkit.Go(t, "subscriber", 5*time.Second, s.Run)
+	testkit.Eventually(t, 5*time.Second, "removal", func() bool { return f.pollCount() >= 3 })
 	if st := s.Stats(); !st.Removed || st.Version != 0 || s.Current() != nil {
 		t.Errorf("stats %+v, current %v", st, s.Current())
 	}

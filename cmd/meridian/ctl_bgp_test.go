@@ -5,20 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestCtlBGP runs `ctl bgp` and its withdraw and resume against a real
 // director, with n1's speaker state in a real signed heartbeat.
 func TestCtlBGP(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	agent, err := client.NewSubscriber(client.SubscriberConfig{Director: d.URL, PSK: d.PSK, ID: "n1", Kind: api.KindNode})
@@ -40,12 +40,7 @@ func TestCtlBGP(t *testing.T) {
 	}
 	global := []string{"--director", d.URL, "--token-file", d.TokenFile}
 
-	tests := []struct {
-		name    string
-		args    []string
-		want    []string // substrings of the output
-		wantErr []string // substrings of the error; nil = success
-	}{
+	tests := []ctlCase{
 		{"help", []string{"help"}, []string{"bgp withdraw NODE [--reason TEXT]", "bgp resume NODE"}, nil},
 		{"table", []string{"bgp"}, []string{
 			"NODE  NEIGHBOR", "PHASE", "WITHDRAWN",
@@ -70,26 +65,7 @@ func TestCtlBGP(t *testing.T) {
 				args = tt.args
 			}
 			err := runCtl(ctx, args, &out)
-			if tt.wantErr == nil && err != nil {
-				t.Fatalf("error %v; output:\n%s", err, out.String())
-			}
-			if tt.wantErr != nil {
-				if err == nil {
-					t.Fatalf("no error; output:\n%s", out.String())
-				}
-				for _, w := range tt.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				clienttest.NoSecrets(t, "the error", err.Error())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-			clienttest.NoSecrets(t, "the output", out.String())
+			checkCtl(t, out.String(), err, tt.want, tt.wantErr)
 		})
 	}
 

@@ -12,13 +12,14 @@ import (
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
 	"github.com/meridian-traffic/meridian/director"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestCtlClients shows a real session's parties from a node's heartbeat.
 func TestCtlClients(t *testing.T) {
 	const clientToken = "ctl-clients-app-token-77"
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site, func(_ testing.TB, _ string, _ *clienttest.Director, cfg *director.Config) {
 		cfg.ClientTokens = []string{clientToken}
 	})

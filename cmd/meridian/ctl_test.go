@@ -13,13 +13,14 @@ import (
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestCtl runs every ctl command against a real director, in order: each
 // step's output and error are checked, and no secret is ever printed.
 func TestCtl(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)},
-		clienttest.Node{Name: "n2", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)},
+		clienttest.Node{Name: "n2", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -34,12 +35,7 @@ func TestCtl(t *testing.T) {
 	foreign := write("foreign.yaml", strings.Replace(string(site), "site: lab", "site: other", 1))
 	global := []string{"--director", d.URL, "--token-file", d.TokenFile}
 
-	tests := []struct {
-		name    string
-		args    []string
-		want    []string // substrings of the output
-		wantErr []string // substrings of the error; nil = success
-	}{
+	tests := []ctlCase{
 		{"help", []string{"help"}, []string{"node remove NAME", "--json"}, nil},
 		{"unknown", []string{"frobnicate"}, nil, []string{`unknown command "frobnicate"`}},
 		{"validate good", []string{"validate", good}, []string{"good.yaml: site lab, 2 nodes, method srv: ok"}, nil},
@@ -80,34 +76,50 @@ func TestCtl(t *testing.T) {
 				args = tt.args
 			}
 			err := runCtl(context.Background(), args, &out)
-			if tt.wantErr == nil && err != nil {
-				t.Fatalf("error %v; output:\n%s", err, out.String())
-			}
-			if tt.wantErr != nil {
-				if err == nil {
-					t.Fatalf("no error; output:\n%s", out.String())
-				}
-				for _, w := range tt.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q lacks %q", err, w)
-					}
-				}
-				clienttest.NoSecrets(t, "the error", err.Error())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-			clienttest.NoSecrets(t, "the output", out.String())
+			checkCtl(t, out.String(), err, tt.want, tt.wantErr)
 		})
 	}
 	clienttest.NoSecrets(t, "director logs", d.Logs.String())
 }
 
+// ctlCase is one ctl command of a table test.
+type ctlCase struct {
+	name    string
+	args    []string
+	want    []string // substrings of the output
+	wantErr []string // substrings of the error; nil = success
+}
+
+// checkCtl checks one ctl run: its error holds every wantErr substring
+// (nil wantErr: no error), its output every want substring, and neither
+// shows a secret.
+func checkCtl(t *testing.T, out string, err error, want, wantErr []string) {
+	t.Helper()
+	if wantErr == nil && err != nil {
+		t.Fatalf("error %v; output:\n%s", err, out)
+	}
+	if wantErr != nil {
+		if err == nil {
+			t.Fatalf("no error; output:\n%s", out)
+		}
+		for _, w := range wantErr {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+		clienttest.NoSecrets(t, "the error", err.Error())
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	clienttest.NoSecrets(t, "the output", out)
+}
+
 // TestCtlJSON checks that --json prints the api structs.
 func TestCtlJSON(t *testing.T) {
-	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)})
+	site := clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)})
 	d := clienttest.Start(t, site)
 	siteFile := filepath.Join(t.TempDir(), "site.yaml")
 	if err := os.WriteFile(siteFile, site, 0o600); err != nil {
@@ -143,7 +155,7 @@ func TestCtlJSON(t *testing.T) {
 
 // TestCtlToken checks the token's sources and that it is never printed.
 func TestCtlToken(t *testing.T) {
-	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: clienttest.FreeAddr(t)}))
+	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: testkit.FreeAddr(t)}))
 	wrong := filepath.Join(t.TempDir(), "wrong")
 	if err := os.WriteFile(wrong, []byte("not-the-token\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -155,11 +167,11 @@ func TestCtlToken(t *testing.T) {
 		wantErr string
 	}{
 		{"env", map[string]string{envDirector: d.URL, envTokenFile: d.TokenFile}, nil, ""},
-		{"env list: the first", map[string]string{envDirector: d.URL + ", http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, ""},
+		{"env list: the first", map[string]string{envDirector: d.URL + ", http://" + testkit.FreeAddr(t), envTokenFile: d.TokenFile}, nil, ""},
 		{"no token", map[string]string{envDirector: d.URL, envTokenFile: ""}, nil, "no admin token"},
 		{"missing file", map[string]string{envDirector: d.URL}, []string{"--token-file", "/nonexistent/token"}, "admin token: open"},
 		{"wrong token", map[string]string{envDirector: d.URL}, []string{"--token-file", wrong}, "401"},
-		{"no director", map[string]string{envDirector: "http://" + clienttest.FreeAddr(t), envTokenFile: d.TokenFile}, nil, "connection refused"},
+		{"no director", map[string]string{envDirector: "http://" + testkit.FreeAddr(t), envTokenFile: d.TokenFile}, nil, "connection refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,11 +22,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/proc"
 )
 
 // demoNode is one traffic node of zones/demo.yaml as the demo starts it.
@@ -77,18 +76,28 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	procs := &procSet{logDir: filepath.Join(dir, "logs")}
-	defer procs.stop(out)
-	if err := os.MkdirAll(procs.logDir, 0o755); err != nil {
+	procs := proc.NewSet(filepath.Join(dir, "logs"))
+	defer func() {
+		for _, name := range procs.StopAll(10 * time.Second) {
+			fmt.Fprintf(out, "demo: %s did not stop; killed it\n", name)
+		}
+	}()
+	if err := os.MkdirAll(procs.LogDir(), 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
+	start := func(name string, args ...string) error {
+		if err := procs.Start(name, exec.Command(self, args...)); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		return nil
+	}
+	if err := start("director", "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
 		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
-		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.logDir, err)
+		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.LogDir(), err)
 	}
 	// A self-signed certificate for every node's address, so the relays
 	// serve turns: (TURN over TLS) too.
@@ -107,28 +116,28 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	var nodes []demoNode
 	for _, n := range site.Nodes {
 		nodes = append(nodes, demoNode{n.Name, n.Internal})
-		if err := procs.start(self, "node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
+		if err := start("node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
 			"--site", site.Name, "--psk-file", psk, "--cache", filepath.Join(dir, "node-"+n.Name),
 			"--listen", n.Internal, "--relay-tls-cert", cert, "--relay-tls-key", key); err != nil {
 			return err
 		}
 	}
-	if err := procs.start(self, "dns", "dns", "-conf", *corefile); err != nil {
+	if err := start("dns", "dns", "-conf", *corefile); err != nil {
 		return err
 	}
 	for _, n := range nodes {
 		if err := waitHTTP(ctx, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
-			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.logDir, err)
+			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.LogDir(), err)
 		}
 	}
-	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
+	printDemo(out, site, directorURL, token, clientToken, nodes, procs.LogDir())
 	if k, err := readPSK(psk, false, slog.New(slog.DiscardHandler)); err == nil {
 		printTURN(out, site, string(cluster.RelaySecret(k)), cert)
 	}
 	select {
 	case <-ctx.Done():
-	case name := <-procs.exited:
-		fmt.Fprintf(out, "\n%s exited; stopping (logs in %s)\n", name, procs.logDir)
+	case name := <-procs.Exited():
+		fmt.Fprintf(out, "\n%s exited; stopping (logs in %s)\n", name, procs.LogDir())
 	}
 	return nil
 }
@@ -231,80 +240,6 @@ func writeDemoCert(certFile, keyFile string, ips []net.IP) error {
 		return err
 	}
 	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-}
-
-// procSet is the demo's child processes.
-type procSet struct {
-	logDir string
-	mu     sync.Mutex
-	procs  []*child
-	exited chan string
-}
-
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-func (p *procSet) start(self, name string, args ...string) error {
-	if p.exited == nil {
-		p.exited = make(chan string, 16)
-	}
-	logf, err := os.Create(filepath.Join(p.logDir, name+".log"))
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group: the terminal's Ctrl-C reaches only the demo, which
-	// then stops the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("demo: start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	p.mu.Lock()
-	p.procs = append(p.procs, c)
-	p.mu.Unlock()
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(c.done)
-		p.exited <- name
-	}()
-	return nil
-}
-
-// stop sends SIGTERM to every child, newest first, and SIGKILL to any still
-// running after ten seconds.
-func (p *procSet) stop(out io.Writer) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.procs) - 1; i >= 0; i-- {
-		p.procs[i].cmd.Process.Signal(syscall.SIGTERM)
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	expired := false
-	for _, c := range p.procs {
-		if !expired {
-			select {
-			case <-c.done:
-				continue
-			case <-timer.C:
-				expired = true
-			}
-		}
-		select {
-		case <-c.done:
-		default:
-			fmt.Fprintf(out, "demo: %s did not stop; killing it\n", c.name)
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
 }
 
 func waitHTTP(ctx context.Context, url string, limit time.Duration) error {

@@ -9,9 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
 	"github.com/meridian-traffic/meridian/geoip"
@@ -57,11 +54,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	log, err := newLogger(stdout, *logLevel)
-	if err != nil {
-		return err
-	}
-	psk, err := readPSK(*pskFile, *insecure, log)
+	log, psk, err := loggerAndPSK(stdout, *logLevel, *pskFile, *insecure)
 	if err != nil {
 		return err
 	}
@@ -75,8 +68,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := cluster.CheckToken(strings.TrimSpace(string(token))); err != nil {
 		return fmt.Errorf("admin token in %s: %w", *tokenFile, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	cfg := director.Config{
 		Name:        *name,
 		Listen:      *listen,

@@ -49,11 +49,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(out, *level)
-	if err != nil {
-		return err
-	}
-	psk, err := readPSK(*pskFile, *insecure, logger)
+	logger, psk, err := loggerAndPSK(out, *level, *pskFile, *insecure)
 	if err != nil {
 		return err
 	}
@@ -68,8 +64,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	relays, err := relay.NewPart(relay.Config{
 		Secrets: [][]byte{cluster.RelaySecret(psk)}, CertFile: *tlsCert, KeyFile: *tlsKey,
 		Logger: logger.With("part", "relay"), Registerer: reg,
@@ -145,6 +140,25 @@ func readPSK(file string, allowInsecure bool, log *slog.Logger) (cluster.PSK, er
 		return cluster.PSK{}, fmt.Errorf("pre-shared key: %w", err)
 	}
 	return psk, nil
+}
+
+// loggerAndPSK makes the logger at level and reads the pre-shared key
+// (see readPSK), which a director and a node both start with.
+func loggerAndPSK(out io.Writer, level, pskFile string, allowInsecure bool) (*slog.Logger, cluster.PSK, error) {
+	log, err := newLogger(out, level)
+	if err != nil {
+		return nil, cluster.PSK{}, err
+	}
+	psk, err := readPSK(pskFile, allowInsecure, log)
+	return log, psk, err
+}
+
+// newRegistry returns a metrics registry with the Go runtime and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // newLogger returns a text logger at the named level.

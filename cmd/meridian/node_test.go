@@ -8,18 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestRunNode starts `meridian node` against a real director and checks it
 // serves, both with the key in a file and in the environment, and never
 // logs a secret.
 func TestRunNode(t *testing.T) {
-	listen := clienttest.FreeAddr(t)
+	listen := testkit.FreeAddr(t)
 	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen, IPv4: "127.0.0.211"}))
 	tests := []struct {
 		name string
@@ -34,32 +34,31 @@ func TestRunNode(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			logs := &clienttest.Buffer{}
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			var runErr error
+			logs := &testkit.Buffer{}
 			args := append([]string{"--name", "n1", "--director", d.URL, "--site", "lab", "--cache", filepath.Join(t.TempDir(), "c"),
 				"--listen", listen, "--log-level", "debug"}, tt.args...)
-			wg.Go(func() { runErr = runNode(ctx, args, logs) })
-			clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
-				resp, err := http.Get("http://" + listen + "/healthz")
-				if err != nil {
-					return false
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				return resp.StatusCode == 200 && string(b) == "ok"
-			})
-			cancel()
-			wg.Wait()
-			if runErr != nil {
-				t.Errorf("runNode = %v", runErr)
-			}
+			node := testkit.Go(t, "runNode", 10*time.Second, func(ctx context.Context) error { return runNode(ctx, args, logs) })
+			testkit.Eventually(t, 10*time.Second, "health 200", serving(listen))
+			_ = node.Stop()
 			if !strings.Contains(logs.String(), "snapshot received") {
 				t.Errorf("logs:\n%s", logs.String())
 			}
 			clienttest.NoSecrets(t, "node logs", logs.String())
 		})
+	}
+}
+
+// serving reports whether the node agent whose health endpoint is at addr
+// answers 200 "ok".
+func serving(addr string) func() bool {
+	return func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && string(b) == "ok"
 	}
 }
 

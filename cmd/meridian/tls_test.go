@@ -3,20 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meridian-traffic/meridian/api/client/clienttest"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestTLS runs ctl and the node agent against a director serving TLS: they
 // trust it with --ca and refuse it without.
 func TestTLS(t *testing.T) {
-	listen := clienttest.FreeAddr(t)
+	listen := testkit.FreeAddr(t)
 	d := clienttest.Start(t, clienttest.Site("lab", clienttest.Node{Name: "n1", Internal: listen, IPv4: "127.0.0.212"}), clienttest.WithTLS())
 	if !strings.HasPrefix(d.URL, "https://") {
 		t.Fatalf("URL %s", d.URL)
@@ -42,23 +41,12 @@ func TestTLS(t *testing.T) {
 		})
 	}
 	t.Run("node with ca", func(t *testing.T) {
-		logs := &clienttest.Buffer{}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			_ = runNode(ctx, []string{"--name", "n1", "--director", d.URL, "--psk-file", d.PSKFile, "--ca", d.CAFile,
+		logs := &testkit.Buffer{}
+		testkit.Go(t, "runNode", 10*time.Second, func(ctx context.Context) error {
+			return runNode(ctx, []string{"--name", "n1", "--director", d.URL, "--psk-file", d.PSKFile, "--ca", d.CAFile,
 				"--cache", filepath.Join(t.TempDir(), "c")}, logs)
 		})
-		defer wg.Wait()
-		defer cancel()
-		clienttest.WaitFor(t, "health 200", 10*time.Second, func() bool {
-			resp, err := http.Get("http://" + listen + "/healthz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
+		testkit.Eventually(t, 10*time.Second, "health 200", serving(listen))
 		clienttest.NoSecrets(t, "node logs", logs.String())
 	})
 }

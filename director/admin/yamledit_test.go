@@ -7,33 +7,11 @@ import (
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/store"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // testSite is a site of nodes a, b and c with comments above the nodes.
-const testSite = `# Test site for the director.
-site: t
-zone: z.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:1"}
-selection: {method: random}
-health: {kind: tcp, interval: 250ms, timeout: 200ms, rise: 2, fall: 2}
-nodes:
-  # node a
-  - name: a
-    ipv4: 192.0.2.11
-    internal: "127.0.0.1:2"
-    weight: 100
-  # node b
-  - name: b
-    ipv4: 192.0.2.12
-    internal: "127.0.0.1:3"
-    weight: 100
-  # node c
-  - name: c
-    ipv4: 192.0.2.13
-    internal: "127.0.0.1:4"
-    weight: 100
-`
+var testSite = testkit.SiteYAML("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4")
 
 func TestRemoveNodeYAML(t *testing.T) {
 	site := testSite

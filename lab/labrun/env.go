@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/proc"
 	"github.com/meridian-traffic/meridian/lab/netns"
 	"github.com/meridian-traffic/meridian/lab/topo"
 )
@@ -41,7 +42,7 @@ type Env struct {
 	top      *topo.Topology
 	lab      *netns.Lab
 	dir      string // run directory: generated files, state, logs
-	procs    *procs
+	procs    *proc.Set
 	site     *cluster.Site
 	sitePath string // host path of the site file
 	geo      []geoNet
@@ -74,8 +75,8 @@ func (e *Env) setup(ctx context.Context) error {
 	if err := os.Chmod(e.dir, 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	e.procs = newProcs(filepath.Join(e.dir, "logs"))
-	if err := os.MkdirAll(e.procs.logDir, 0o755); err != nil {
+	e.procs = proc.NewSet(filepath.Join(e.dir, "logs"))
+	if err := os.MkdirAll(e.procs.LogDir(), 0o755); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
 	if err := e.generate(); err != nil {
@@ -107,15 +108,15 @@ func (e *Env) setup(ctx context.Context) error {
 	}
 	for _, n := range e.nodes {
 		if err := e.waitHTTP(ctx, n.Name, "http://127.0.0.1:7801/healthz", 60*time.Second); err != nil {
-			return fmt.Errorf("node %s did not come up (logs in %s): %w", n.Name, e.procs.logDir, err)
+			return fmt.Errorf("node %s did not come up (logs in %s): %w", n.Name, e.procs.LogDir(), err)
 		}
 	}
 	if err := e.waitAllUp(ctx); err != nil {
-		return fmt.Errorf("%w (logs in %s)", err, e.procs.logDir)
+		return fmt.Errorf("%w (logs in %s)", err, e.procs.LogDir())
 	}
 	for _, c := range e.clients {
 		if err := waitFor(ctx, 30*time.Second, func() bool { _, err := e.resolve(ctx, c.Name, ""); return err == nil }); err != nil {
-			return fmt.Errorf("DNS does not answer %s (logs in %s): %w", c.Name, e.procs.logDir, err)
+			return fmt.Errorf("DNS does not answer %s (logs in %s): %w", c.Name, e.procs.LogDir(), err)
 		}
 	}
 	return nil
@@ -215,7 +216,7 @@ func (e *Env) startRole(n *topo.Node) error {
 		}
 	}
 	cmd := e.lab.Command(n.Name, e.cfg.Bin, args...)
-	return e.procs.start(n.Name, cmd)
+	return e.procs.Start(n.Name, cmd)
 }
 
 // startDirectors starts directors ds together (the members of an etcd
@@ -228,7 +229,7 @@ func (e *Env) startDirectors(ctx context.Context, ds ...*topo.Node) error {
 	}
 	for _, d := range ds {
 		if err := e.waitHTTP(ctx, d.Name, e.directorURLs[d.Name]+"/healthz", 60*time.Second); err != nil {
-			return fmt.Errorf("director %s did not come up (logs in %s): %w", d.Name, e.procs.logDir, err)
+			return fmt.Errorf("director %s did not come up (logs in %s): %w", d.Name, e.procs.LogDir(), err)
 		}
 	}
 	return nil
@@ -242,7 +243,7 @@ func (e *Env) stopDirectors(ds ...*topo.Node) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.procs.stop(d.Name, syscall.SIGTERM, 10*time.Second)
+			e.procs.Stop(d.Name, syscall.SIGTERM, 10*time.Second)
 		}()
 	}
 	wg.Wait()
@@ -252,13 +253,13 @@ func (e *Env) stopDirectors(ds ...*topo.Node) {
 func (e *Env) restart(n *topo.Node) error { return e.startRole(n) }
 
 // kill stops node n's process abruptly, as a crash would.
-func (e *Env) kill(n *topo.Node) { e.procs.stop(n.Name, syscall.SIGKILL, 5*time.Second) }
+func (e *Env) kill(n *topo.Node) { e.procs.Stop(n.Name, syscall.SIGKILL, 5*time.Second) }
 
 // teardown stops every process and removes the namespaces and, unless
 // kept, the run directory.
 func (e *Env) teardown() error {
 	if e.procs != nil {
-		e.procs.stopAll(10 * time.Second)
+		e.procs.StopAll(10 * time.Second)
 	}
 	var err error
 	if e.lab != nil {
@@ -269,7 +270,7 @@ func (e *Env) teardown() error {
 			err = rerr
 		}
 	} else if e.dir != "" {
-		fmt.Fprintf(e.cfg.Out, "logs kept in %s\n", e.procs.logDir)
+		fmt.Fprintf(e.cfg.Out, "logs kept in %s\n", e.procs.LogDir())
 	}
 	return err
 }

@@ -46,16 +46,16 @@ func (e *Env) startFRR(ctx context.Context, r *topo.Node) error {
 	}
 	zsock := filepath.Join(dir, "zserv.api")
 	common := []string{"-u", "frr", "-g", "frr", "-P", "0", "--vty_socket", dir, "-z", zsock}
-	if err := e.procs.start(r.Name+"-zebra", e.lab.Command(r.Name, filepath.Join(frrDir, "zebra"),
+	if err := e.procs.Start(r.Name+"-zebra", e.lab.Command(r.Name, filepath.Join(frrDir, "zebra"),
 		append([]string{"-f", zebraConf, "-i", filepath.Join(dir, "zebra.pid")}, common...)...)); err != nil {
 		return err
 	}
 	// bgpd connects to zebra's socket; wait for it so that the first
 	// routes are not lost to a retry timer.
 	if err := waitFor(ctx, 10*time.Second, func() bool { _, err := os.Stat(zsock); return err == nil }); err != nil {
-		return fmt.Errorf("frr %s: zebra did not create its socket (logs in %s)", r.Name, e.procs.logDir)
+		return fmt.Errorf("frr %s: zebra did not create its socket (logs in %s)", r.Name, e.procs.LogDir())
 	}
-	return e.procs.start(r.Name+"-bgpd", e.lab.Command(r.Name, filepath.Join(frrDir, "bgpd"),
+	return e.procs.Start(r.Name+"-bgpd", e.lab.Command(r.Name, filepath.Join(frrDir, "bgpd"),
 		append([]string{"-f", conf, "-i", filepath.Join(dir, "bgpd.pid")}, common...)...))
 }
 

@@ -259,7 +259,7 @@ func (e *Env) directorDown(ctx context.Context, r *Result) {
 	}
 
 	// Restart CoreDNS: it must answer from its persisted snapshot.
-	e.procs.stop(e.dns.Name, syscall.SIGTERM, 10*time.Second)
+	e.procs.Stop(e.dns.Name, syscall.SIGTERM, 10*time.Second)
 	if err := e.startRole(e.dns); err != nil {
 		r.fail("restart dns: %v", err)
 		return

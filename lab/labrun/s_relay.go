@@ -74,10 +74,10 @@ func (e *Env) relayInterop(ctx context.Context, r *Result) {
 func (e *Env) startPeer(peer *topo.Node) (addr string, stop func(), err error) {
 	addr = addrOf(peer)
 	name := "turn-peer-" + peer.Name
-	if err := e.procs.start(name, e.lab.Command(peer.Name, "turnutils_peer", "-L", addr, "-p", turnPeerPort)); err != nil {
+	if err := e.procs.Start(name, e.lab.Command(peer.Name, "turnutils_peer", "-L", addr, "-p", turnPeerPort)); err != nil {
 		return "", nil, err
 	}
-	stop = func() { e.procs.stop(name, syscall.SIGTERM, 5*time.Second) }
+	stop = func() { e.procs.Stop(name, syscall.SIGTERM, 5*time.Second) }
 	// turnutils_peer prints nothing when it is bound; give it a moment.
 	time.Sleep(200 * time.Millisecond)
 	return addr, stop, nil

@@ -4,11 +4,7 @@
 package clienttest
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +14,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // Secrets of the test director; tests assert they never appear in output.
@@ -40,14 +37,7 @@ type Node struct {
 // changes quickly.
 func Site(name string, nodes ...Node) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, `site: %s
-zone: %s.example.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:1"}
-selection: {method: random}
-health: {kind: http, path: /healthz, interval: 250ms, timeout: 200ms, rise: 1, fall: 1}
-nodes:
-`, name, name)
+	b.WriteString(testkit.SiteHead(name, name+".example.", "127.0.0.1:1", testkit.HTTPHealth))
 	for i, n := range nodes {
 		ip := n.IPv4
 		if ip == "" {
@@ -58,17 +48,6 @@ nodes:
 	return []byte(b.String())
 }
 
-// FreeAddr returns a loopback host:port where nothing listens now.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // Director is a running test director.
 type Director struct {
 	*director.Director
@@ -77,12 +56,11 @@ type Director struct {
 	PSKFile   string // holds PSKText
 	TokenFile string // holds Token
 	CAFile    string // with WithTLS: the CA certificate (PEM)
-	Logs      *Buffer
+	Logs      *testkit.Buffer
 
 	cfg     director.Config
 	mu      sync.Mutex // serialises Stop and Restart
-	cancel  context.CancelFunc
-	done    chan error
+	run     *testkit.Running
 	stopped bool
 }
 
@@ -94,7 +72,8 @@ type Option func(t testing.TB, dir string, d *Director, cfg *director.Config)
 func WithTLS() Option {
 	return func(t testing.TB, dir string, d *Director, cfg *director.Config) {
 		t.Helper()
-		d.CAFile, cfg.TLSCertFile, cfg.TLSKeyFile = writeCerts(t, dir)
+		c := testkit.SelfSigned(t, "127.0.0.1")
+		d.CAFile, cfg.TLSCertFile, cfg.TLSKeyFile = c.CertFile, c.CertFile, c.KeyFile
 	}
 }
 
@@ -106,7 +85,7 @@ func Start(t testing.TB, site []byte, opts ...Option) *Director {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Director{PSK: psk, PSKFile: filepath.Join(dir, "psk"), TokenFile: filepath.Join(dir, "token"), Logs: &Buffer{}}
+	d := &Director{PSK: psk, PSKFile: filepath.Join(dir, "psk"), TokenFile: filepath.Join(dir, "token"), Logs: &testkit.Buffer{}}
 	for f, s := range map[string]string{d.PSKFile: PSKText, d.TokenFile: Token} {
 		if err := os.WriteFile(f, []byte(s+"\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -121,7 +100,7 @@ func Start(t testing.TB, site []byte, opts ...Option) *Director {
 		PSK:        psk,
 		AdminToken: Token,
 		LagAfter:   time.Second,
-		Logger:     slog.New(slog.NewTextHandler(d.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     d.Logs.Logger(),
 	}
 	for _, o := range opts {
 		o(t, dir, d, &cfg)
@@ -143,16 +122,12 @@ func (d *Director) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel, d.done, d.stopped = cancel, make(chan error, 1), false
-	go func() { d.done <- d.Run(ctx) }()
+	d.run, d.stopped = testkit.Go(t, "director", 20*time.Second, d.Director.Run), false
 	select {
 	case <-d.Ready():
-	case err := <-d.done:
-		cancel()
-		t.Fatalf("director stopped before it was ready: %v", err)
+	case <-d.run.Done():
+		t.Fatalf("director stopped before it was ready: %v", d.run.Err())
 	case <-time.After(30 * time.Second):
-		cancel()
 		t.Fatal("director not ready after 30s")
 	}
 }
@@ -166,15 +141,7 @@ func (d *Director) Stop(t testing.TB) {
 		return
 	}
 	d.stopped = true
-	d.cancel()
-	select {
-	case err := <-d.done:
-		if err != nil {
-			t.Errorf("director: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Error("director did not stop within 20s")
-	}
+	_ = d.run.Stop()
 }
 
 // Restart starts a stopped director again on the same store and address.
@@ -188,36 +155,6 @@ func (d *Director) Restart(t testing.TB) {
 	d.cfg.Listen = strings.TrimPrefix(strings.TrimPrefix(d.URL, "https://"), "http://")
 	d.cfg.SiteData, d.cfg.SiteFile = nil, "" // the store has it
 	d.start(t)
-}
-
-// Buffer is a bytes.Buffer safe for concurrent writers.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// WaitFor polls cond every 10 ms until it holds or d passes.
-func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // NoSecrets fails the test if a secret of the test director is in s.
