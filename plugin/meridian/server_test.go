@@ -347,8 +347,8 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 		for _, network := range []string{"udp", "tcp"} {
 			for _, qname := range names {
 				t.Run(tt.name+"/"+network+"/"+qname, func(t *testing.T) {
-					if tt.decoder {
-						t.Skip("refused by miekg/dns before any plugin: CoreDNS answers FORMERR without OPT and offers no hook (see the README's Bugs)")
+					if tt.decoder && network == "tcp" {
+						t.Skip("refused by miekg/dns before any plugin: over TCP CoreDNS answers FORMERR without OPT and offers no hook (see the README's Bugs)")
 					}
 					r := s.exchangeRaw(t, network, qname, dns.TypeA, tt.opts...)
 					if r.Rcode != dns.RcodeFormatError {
