@@ -190,6 +190,20 @@ func (d *Director) Restart(t testing.TB) {
 	d.start(t)
 }
 
+// RestartWithPSK starts a stopped director again, as Restart does, with
+// another pre-shared key: its subscribers' keys turn right or wrong.
+func (d *Director) RestartWithPSK(t testing.TB, key string) {
+	t.Helper()
+	psk, err := cluster.NewPSK([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.cfg.PSK, d.PSK = psk, psk
+	d.mu.Unlock()
+	d.Restart(t)
+}
+
 // Buffer is a bytes.Buffer safe for concurrent writers.
 type Buffer struct {
 	mu sync.Mutex
