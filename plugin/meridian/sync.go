@@ -13,8 +13,8 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/geoip"
 )
 
