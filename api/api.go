@@ -125,6 +125,9 @@ type BGPPeer struct {
 	State    string    `json:"state"`
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
+	// LastError is the last failure of the session (a notification, a
+	// refused OPEN, no TCP session), kept until it is established.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // BGPSpeaker is where a node's anycast announcement stands and why.
