@@ -125,6 +125,9 @@ type BGPPeer struct {
 	State    string    `json:"state"`
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
+	// LastError is the last failure of the session (a notification, a
+	// refused OPEN, no TCP session), kept until it is established.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // BGPSpeaker is where a node's anycast announcement stands and why.
@@ -166,6 +169,10 @@ type Subscriber struct {
 	Version  uint64    `json:"version"` // last version it acknowledged (its ?after=)
 	LastSeen time.Time `json:"last_seen"`
 	Lagging  bool      `json:"lagging"` // holds an older version than current for longer than a poll
+	// Behind counts the snapshot versions the director published after
+	// the one the subscriber holds (versions are store revisions, so their
+	// difference is no count).
+	Behind uint64 `json:"behind,omitempty"`
 }
 
 // Audit actions.
@@ -212,6 +219,9 @@ type RefusedSubscriber struct {
 type ChangeResult struct {
 	ConfigVersion uint64 `json:"config_version"`
 	Version       uint64 `json:"version"` // the snapshot that carries it
+	// Unchanged: the change stored nothing (the same site file, a node
+	// already drained); ConfigVersion and Version are the running ones.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // ConfigVersion is one entry of the config history.

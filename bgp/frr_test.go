@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +43,8 @@ const (
 	// envRuns sets how many failovers TestFRRInterop measures (default 1).
 	envNode = "MERIDIAN_BGP_FRR_NODE"
 	envRuns = "MERIDIAN_BGP_FRR_RUNS"
+	// envPassword gives the node's speaker a TCP MD5 password.
+	envPassword = "MERIDIAN_BGP_FRR_PASSWORD"
 )
 
 // TestFRRInterop peers the speaker with FRR, checks that FRR installs the
@@ -49,17 +52,7 @@ const (
 // endpoint dies, and measures how long that takes (MERIDIAN_BGP_FRR_RUNS=10
 // for the benchmark figure; no timed assertion).
 func TestFRRInterop(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, f := range []string{filepath.Join(frrDir, "zebra"), filepath.Join(frrDir, "bgpd")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Skipf("FRR not installed: %v", err)
-		}
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("iproute2 not installed")
-	}
+	needFRR(t)
 	runs := 1
 	if v := os.Getenv(envRuns); v != "" {
 		n, err := strconv.Atoi(v)
@@ -96,6 +89,25 @@ func TestFRRInterop(t *testing.T) {
 		frrInterval, frrFall, runs, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
 }
 
+// needFRR skips a test that cannot run FRR in network namespaces here.
+func needFRR(t *testing.T) {
+	t.Helper()
+	if os.Getenv(envNode) != "" {
+		t.Skip("the node process runs TestFRRNode only")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	for _, f := range []string{filepath.Join(frrDir, "zebra"), filepath.Join(frrDir, "bgpd")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("FRR not installed: %v", err)
+		}
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("iproute2 not installed")
+	}
+}
+
 // newNetns creates the two namespaces and the veth pair between them; all
 // of it goes away in Cleanup.
 func newNetns(t *testing.T) (frrNS, nodeNS string) {
@@ -124,8 +136,10 @@ func ipCmd(t *testing.T, args ...string) {
 	}
 }
 
-// startFRR runs zebra and bgpd in ns with every path under a temp dir.
-func startFRR(t *testing.T, ns string) {
+// startFRR runs zebra and bgpd in ns with every path under a temp dir;
+// password, when set, is the node neighbor's TCP MD5 password. It returns
+// the directory of FRR's vty sockets.
+func startFRR(t *testing.T, ns string, password ...string) string {
 	// The daemons drop to the frr user (FRR insists its vty group holds
 	// the user it runs as) and must reach and write this directory; the
 	// test's own temp dir is private to root.
@@ -150,6 +164,10 @@ router bgp 65000
  neighbor %[4]s timers 3 9
 !
 `, ns, dir, frrAddr, nodeAddr)
+	if len(password) > 0 && password[0] != "" {
+		bgpConf = strings.Replace(bgpConf, " neighbor "+nodeAddr+" passive\n",
+			" neighbor "+nodeAddr+" passive\n neighbor "+nodeAddr+" password "+password[0]+"\n", 1)
+	}
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
@@ -166,6 +184,7 @@ router bgp 65000
 	testkit.Eventually(t, 10*time.Second, "zebra to create "+zsock, func() bool { _, err := os.Stat(zsock); return err == nil })
 	daemon(t, ns, dir, "bgpd", append([]string{"-f", bgpdConf, "-i", filepath.Join(dir, "bgpd.pid"),
 		"-p", strconv.Itoa(frrBGPPort), "-l", frrAddr}, common...)...)
+	return dir
 }
 
 // daemon starts an FRR daemon in the foreground and kills it in Cleanup;
@@ -220,11 +239,13 @@ func frrState(t *testing.T, ns string) string {
 type nodeProc struct {
 	stdin io.WriteCloser
 	lines chan string
+	logs  *testkit.Buffer // the node's log
 }
 
-func startNode(t *testing.T, ns string) *nodeProc {
+// startNode runs the node's process in ns; env adds to its environment.
+func startNode(t *testing.T, ns string, env ...string) *nodeProc {
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestFRRNode$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envNode+"=1")
+	cmd.Env = append(append(os.Environ(), envNode+"=1"), env...)
 	var logs testkit.Buffer
 	cmd.Stderr = &logs
 	stdin, err := cmd.StdinPipe()
@@ -238,7 +259,7 @@ func startNode(t *testing.T, ns string) *nodeProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &nodeProc{stdin: stdin, lines: make(chan string, 16)}
+	p := &nodeProc{stdin: stdin, lines: make(chan string, 16), logs: &logs}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -309,6 +330,12 @@ func TestFRRNode(t *testing.T) {
 	nb := cluster.DefaultBGPNeighbor()
 	nb.Address, nb.Port, nb.ASN = netip.MustParseAddr(frrAddr), frrBGPPort, routerASN
 	nb.Hold, nb.Keepalive = cluster.Duration(9*time.Second), cluster.Duration(3*time.Second)
+	if pw := os.Getenv(envPassword); pw != "" {
+		nb.PasswordFile = filepath.Join(t.TempDir(), "password")
+		if err := os.WriteFile(nb.PasswordFile, []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b.Neighbors = []cluster.BGPNeighbor{nb}
 	b.Check.Target, b.Check.Interval, b.Check.Rise, b.Check.Fall = h.addr, cluster.Duration(frrInterval), frrRise, frrFall
 	b.Check.Timeout = min(b.Check.Timeout, b.Check.Interval)
@@ -334,6 +361,14 @@ func TestFRRNode(t *testing.T) {
 			if err := h.open(h.addr); err != nil {
 				t.Error(err)
 			}
+		case "status":
+			st, err := sp.Status(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			b, _ := json.Marshal(st)
+			fmt.Printf("status %s\n", b)
+			continue
 		default:
 			continue
 		}
@@ -375,4 +410,137 @@ func (h *nodeHealth) close() {
 
 func newStderrLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// status asks the node for its speaker's status.
+func (p *nodeProc) status(t *testing.T) Status {
+	t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, "status"); err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatal("node exited")
+			}
+			if js, found := strings.CutPrefix(l, "status "); found {
+				var st Status
+				if err := json.Unmarshal([]byte(js), &st); err != nil {
+					t.Fatalf("node status %q: %v", js, err)
+				}
+				return st
+			}
+		case <-timeout:
+			t.Fatal("node did not answer status")
+		}
+	}
+}
+
+// TestFRRSessionTruth peers the speaker with FRR and checks what its
+// status says of the session: "active" or "connect" while it dials, never
+// "idle"; a TCP MD5 password that differs from FRR's shows as a last
+// error in the status and one warning in the node's log; a session FRR
+// resets comes back after connect_retry (1 s here), not GoBGP's fixed
+// 5 s, reported as a figure.
+func TestFRRSessionTruth(t *testing.T) {
+	needFRR(t)
+	tests := []struct {
+		name             string
+		frrPass, ourPass string
+		established      bool
+	}{
+		{"same md5 password", "frr-md5-secret", "frr-md5-secret", true},
+		{"wrong md5 password", "frr-md5-secret", "not-the-frr-secret", false},
+		{"md5 on frr only", "frr-md5-secret", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			frrNS, nodeNS := newNetns(t)
+			vty := startFRR(t, frrNS, tt.frrPass)
+			var env []string
+			if tt.ourPass != "" {
+				env = append(env, envPassword+"="+tt.ourPass)
+			}
+			node := startNode(t, nodeNS, env...)
+			// Dialling: sample the state; "idle" after the first
+			// half second would be the old lie.
+			start := time.Now()
+			states := map[string]int{}
+			var st Status
+			for time.Since(start) < 4*time.Second {
+				st = node.status(t)
+				if len(st.Neighbors) != 1 {
+					t.Fatalf("status has %d neighbors", len(st.Neighbors))
+				}
+				s := st.Neighbors[0].State
+				states[s]++
+				if s == "idle" && time.Since(start) > 500*time.Millisecond {
+					t.Errorf("status says idle %s after start while the speaker dials", time.Since(start).Round(time.Millisecond))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("states over the first 4s: %v", states)
+			if tt.established {
+				deadline := time.Now().Add(30 * time.Second)
+				for st = node.status(t); st.Neighbors[0].State != "established"; st = node.status(t) {
+					if time.Now().After(deadline) {
+						t.Fatalf("session not established: %+v", st.Neighbors[0])
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				// FRR resets the session; the speaker must try again
+				// connect_retry later.
+				reset := time.Now()
+				if out, err := exec.Command("ip", "netns", "exec", frrNS, "vtysh", "--vty_socket", vty, "-c", "clear ip bgp *").CombinedOutput(); err != nil {
+					t.Fatalf("vtysh clear: %v: %s", err, out)
+				}
+				sawDown := false
+				deadline = time.Now().Add(30 * time.Second)
+				for {
+					st = node.status(t)
+					s := st.Neighbors[0].State
+					if s != "established" {
+						sawDown = true
+					}
+					if sawDown && s == "established" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("session not back 30s after FRR reset it: %+v", st.Neighbors[0])
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				t.Logf("FRR reset -> session established again: %s (connect_retry 1s; GoBGP alone waits 5s idle, then dials)", time.Since(reset).Round(time.Millisecond))
+				if !sawDown {
+					t.Error("the session never left established after FRR's reset")
+				}
+				return
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				st = node.status(t)
+				if strings.Contains(st.Neighbors[0].LastError, "no TCP session") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no last error 30s after start: %+v", st.Neighbors[0])
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			n := st.Neighbors[0]
+			if n.State != "active" && n.State != "connect" {
+				t.Errorf("state %q, want active or connect", n.State)
+			}
+			if !strings.Contains(n.LastError, "MD5") || !strings.Contains(n.Reason, "no TCP session") {
+				t.Errorf("reason %q, last error %q: want the MD5 hint", n.Reason, n.LastError)
+			}
+			time.Sleep(2500 * time.Millisecond) // another reconcile or two
+			if c := strings.Count(node.logs.String(), "bgp session not coming up"); c != 1 {
+				t.Errorf("the node logged the stuck session %d times, want 1:\n%s", c, node.logs.String())
+			}
+			t.Logf("status: %s / %s", n.State, n.LastError)
+		})
+	}
 }

@@ -36,14 +36,74 @@ func startRouter(ctx context.Context, set *settings, log *gobgpLogger) (*router,
 	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
 		return nil, fmt.Errorf("start bgp (asn %d, listen %s): %w", set.asn, listenString(set), err)
 	}
-	r := &router{s: s, set: set, uuid: map[netip.Prefix][]byte{}}
-	for _, n := range set.neighbors {
-		if err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: r.peer(n)}); err != nil {
-			r.stop()
-			return nil, fmt.Errorf("add neighbor %s: %w", n, err)
+	return &router{s: s, set: set, uuid: map[netip.Prefix][]byte{}}, nil
+}
+
+// addPeers adds every neighbor. The caller watches peer events first, so
+// that no state change of a new session is missed.
+func (r *router) addPeers(ctx context.Context) error {
+	for _, n := range r.set.neighbors {
+		if err := r.s.AddPeer(ctx, &api.AddPeerRequest{Peer: r.peer(n)}); err != nil {
+			return fmt.Errorf("add neighbor %s: %w", n, err)
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// adminWait bounds how long idleHold waits for GoBGP to take an admin
+// state change.
+const adminWait = time.Second
+
+// idleHold makes a session that went down wait connect_retry before it is
+// tried again. GoBGP waits its fixed 5 s (holdtimeIdle) after a session
+// the neighbor reset, and Timers.Config.IdleHoldTimeAfterReset only after
+// a reset made here (ResetPeer). So: ResetPeer on the idle session (its
+// Cease is dropped with the idle state's queue; the session is down
+// already) sets the idle hold to IdleHoldTimeAfterReset, which peer sets
+// to connect_retry; a disable and enable restarts the running idle timer
+// with it. Each step waits for GoBGP to take the one before: its admin
+// channel holds one request.
+func (r *router) idleHold(ctx context.Context, addr netip.Addr) error {
+	a := addr.String()
+	if err := r.s.ResetPeer(ctx, &api.ResetPeerRequest{Address: a}); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	if err := r.s.DisablePeer(ctx, &api.DisablePeerRequest{Address: a}); err != nil {
+		return fmt.Errorf("disable: %w", err)
+	}
+	if !r.awaitAdmin(ctx, addr, api.PeerState_DOWN) {
+		// Leave it enabled whatever happened.
+		_ = r.s.EnablePeer(ctx, &api.EnablePeerRequest{Address: a})
+		return fmt.Errorf("disable not taken within %s", adminWait)
+	}
+	for range 3 {
+		if err := r.s.EnablePeer(ctx, &api.EnablePeerRequest{Address: a}); err != nil {
+			return fmt.Errorf("enable: %w", err)
+		}
+		if r.awaitAdmin(ctx, addr, api.PeerState_UP) {
+			return nil
+		}
+	}
+	return fmt.Errorf("enable not taken within %s", 3*adminWait)
+}
+
+// awaitAdmin polls until the neighbor's admin state is want, within
+// adminWait.
+func (r *router) awaitAdmin(ctx context.Context, addr netip.Addr, want api.PeerState_AdminState) bool {
+	deadline := time.Now().Add(adminWait)
+	for {
+		got := api.PeerState_AdminState(-1)
+		_ = r.s.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+			got = p.GetState().GetAdminState()
+		})
+		if got == want {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func listenString(set *settings) string {
@@ -182,6 +242,7 @@ func (r *router) path(p netip.Prefix, gshut bool) (*api.Path, error) {
 
 // peerInfo is what GoBGP reports of one session.
 type peerInfo struct {
+	raw        api.PeerState_SessionState
 	state      string
 	uptime     time.Time // zero unless established
 	advertised uint64    // prefixes sent on the session
@@ -197,6 +258,7 @@ func (r *router) peers(ctx context.Context) (map[netip.Addr]peerInfo, error) {
 			return
 		}
 		pi := peerInfo{
+			raw:       p.GetState().GetSessionState(),
 			state:     sessionState(p.GetState().GetSessionState()),
 			rxNotes:   p.GetState().GetMessages().GetReceived().GetNotification(),
 			txUpdates: p.GetState().GetMessages().GetSent().GetUpdate(),

@@ -79,6 +79,10 @@ type neighborState struct {
 	state  api.PeerState_SessionState
 	since  time.Time
 	reason string
+	// lastError is the last thing that went wrong on the session (a
+	// notification, a refused OPEN, no TCP connection), kept after the
+	// reason moves on; cleared when the session is established.
+	lastError string
 	// GoBGP v3 logs a received NOTIFICATION only on an established
 	// session; one that refuses the OPEN shows only in its counter.
 	rxNotes  uint64
@@ -113,6 +117,13 @@ func (sp *Speaker) Run(ctx context.Context) error {
 	if err := r.watchPeers(bg, peers); err != nil {
 		return fmt.Errorf("watch bgp peers: %w", err)
 	}
+	// Peers after the watch: every state change of theirs is seen (and
+	// reconcile corrects the state from GoBGP's own besides).
+	if err := r.addPeers(ctx); err != nil {
+		return err
+	}
+	recon := time.NewTicker(reconcileEvery)
+	defer recon.Stop()
 	checks := make(chan checkResult)
 	wg.Go(func() { runChecks(bg, sp.set.check, checks) })
 
@@ -165,6 +176,8 @@ func (sp *Speaker) Run(ctx context.Context) error {
 			l.notification(n)
 		case f := <-sp.reqs:
 			f(l)
+		case <-recon.C:
+			l.reconcile(bg, time.Now())
 		case <-timer:
 		}
 	}
@@ -276,7 +289,9 @@ func (l *loop) check(res checkResult) {
 
 func (l *loop) peerEvent(ev peerEvent) {
 	ns, ok := l.neighbors[ev.addr]
-	if !ok || ns.state == ev.state {
+	if !ok || ns.state == ev.state || ev.at.Before(ns.since) {
+		// The same state, or an event older than the state reconcile
+		// read from GoBGP.
 		return
 	}
 	old := ns.state
@@ -284,15 +299,20 @@ func (l *loop) peerEvent(ev peerEvent) {
 	switch {
 	case ev.state == api.PeerState_ESTABLISHED:
 		ns.reason = "session established"
+		ns.lastError = ""
 	case ev.state == api.PeerState_IDLE && (old == api.PeerState_OPENSENT || old == api.PeerState_OPENCONFIRM):
 		if l.refusedOpen(ns) {
 			break
 		}
 		if !strings.HasPrefix(ns.reason, "notification") {
 			ns.reason = "session failed during OPEN"
+			ns.lastError = ns.reason
 		}
 	case old == api.PeerState_ESTABLISHED && ns.reason == "session established":
 		ns.reason = "session lost"
+		ns.lastError = ns.reason
+	case strings.HasPrefix(ns.reason, "no TCP session"):
+		ns.reason = "TCP session reached " + sessionState(ev.state)
 	}
 	ns.rxLogged = false
 	l.sp.metrics.session.WithLabelValues(ev.addr.String()).Set(float64(ev.state))
@@ -302,6 +322,62 @@ func (l *loop) peerEvent(ev peerEvent) {
 	}
 	l.sp.log.Log(context.Background(), level, "bgp session", "neighbor", ev.addr,
 		"from", sessionState(old), "to", sessionState(ev.state), "reason", ns.reason)
+	if ev.state == api.PeerState_IDLE && old >= api.PeerState_OPENSENT && !l.m.stopping {
+		// The session went down: the next try comes connect_retry later,
+		// not after GoBGP's fixed idle hold.
+		if err := l.r.idleHold(context.Background(), ev.addr); err != nil {
+			l.sp.log.Warn("bgp: connect_retry not applied after the reset; GoBGP retries after 5s", "neighbor", ev.addr, "err", err)
+		}
+	}
+}
+
+// reconcileEvery is how often the speaker reads its sessions' states from
+// GoBGP, besides at every Status.
+const reconcileEvery = 2 * time.Second
+
+// reconcile takes every session's state from GoBGP itself: a watched
+// event can be missed or late, the state GoBGP reports is the truth. A
+// session that dials without reaching OPEN for long gets a reason that
+// says so, logged once.
+func (l *loop) reconcile(ctx context.Context, now time.Time) map[netip.Addr]peerInfo {
+	info, err := l.r.peers(ctx)
+	if err != nil {
+		return nil
+	}
+	for addr, ns := range l.neighbors {
+		pi, ok := info[addr]
+		if !ok {
+			continue
+		}
+		if pi.raw != ns.state && pi.raw != api.PeerState_UNKNOWN {
+			l.peerEvent(peerEvent{addr: addr, state: pi.raw, at: now})
+		}
+		l.dialHint(ns, now)
+	}
+	return info
+}
+
+// dialHint explains a session stuck dialling: GoBGP keeps the dial error
+// to its debug log, and a wrong TCP MD5 password leaves no trace but
+// connection attempts that are never answered.
+func (l *loop) dialHint(ns *neighborState, now time.Time) {
+	if ns.state != api.PeerState_ACTIVE && ns.state != api.PeerState_CONNECT {
+		return
+	}
+	after := max(4*l.sp.set.connectRetry, 5*time.Second)
+	if ns.n.passive || now.Sub(ns.since) < after || strings.HasPrefix(ns.reason, "no TCP session") {
+		return
+	}
+	what := "connection attempts fail or go unanswered: check the neighbor's address and port, filters, and whether it is up" +
+		" (a TCP MD5 password set on the neighbor only also drops them)"
+	if ns.n.password != "" {
+		what = "connection attempts fail or go unanswered: a TCP MD5 password that differs from the neighbor's (or that it lacks) drops them silently;" +
+			" else check the neighbor's address and port, filters, and whether it is up"
+	}
+	ns.reason = fmt.Sprintf("no TCP session with %s port %d for %s: %s", ns.n.addr, ns.n.port, now.Sub(ns.since).Round(time.Second), what)
+	ns.lastError = ns.reason
+	l.sp.log.Warn("bgp session not coming up", "neighbor", ns.n.addr, "state", sessionState(ns.state),
+		"since", ns.since.Format(time.RFC3339), "reason", ns.reason)
 }
 
 // refusedOpen reports, and says in the neighbor's reason, whether the
@@ -321,6 +397,7 @@ func (l *loop) refusedOpen(ns *neighborState) bool {
 		return false
 	}
 	ns.reason = "neighbor refused the session: notification received during OPEN (GoBGP v3 does not report its code; check the neighbor's log)"
+	ns.lastError = ns.reason
 	l.sp.metrics.notifications.WithLabelValues(ns.n.addr.String(), "received").Add(float64(delta))
 	l.sp.log.Warn("bgp notification received", "neighbor", ns.n.addr, "error", "unknown: sent during OPEN",
 		"hint", "the neighbor refused the session; check its ASN, address and password settings")
@@ -335,6 +412,7 @@ func (l *loop) notification(n notification) {
 	l.sp.metrics.notifications.WithLabelValues(addrString(n.neighbor), dir).Inc()
 	if ns, ok := l.neighbors[n.neighbor]; ok {
 		ns.reason = n.String()
+		ns.lastError = ns.reason
 		if n.received {
 			ns.rxLogged = true
 			ns.rxNotes++ // counted by GoBGP too; keep refusedOpen's delta honest

@@ -31,13 +31,17 @@ type NeighborStatus struct {
 	Uptime     time.Duration `json:"uptime"`     // established for; 0 otherwise
 	Advertised int           `json:"advertised"` // prefixes sent on this session
 	Reason     string        `json:"reason"`     // last session event, e.g. a notification's code and subcode
+	// LastError is the last thing that went wrong on the session: a
+	// notification, a refused OPEN, no TCP session (a wrong MD5 password);
+	// kept while the session is not established.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Peers returns the sessions in the heartbeat's form.
 func (s Status) Peers() []dirapi.BGPPeer {
 	out := make([]dirapi.BGPPeer, 0, len(s.Neighbors))
 	for _, n := range s.Neighbors {
-		out = append(out, dirapi.BGPPeer{Neighbor: n.Address.String(), State: n.State, Since: n.Since, Reason: n.Reason})
+		out = append(out, dirapi.BGPPeer{Neighbor: n.Address.String(), State: n.State, Since: n.Since, Reason: n.Reason, LastError: n.LastError})
 	}
 	return out
 }
@@ -50,6 +54,10 @@ func (sp *Speaker) Status(ctx context.Context) (Status, error) {
 }
 
 func (l *loop) status(ctx context.Context) Status {
+	// States, uptime and counts come from GoBGP at every query; without
+	// them the rest still holds.
+	now := time.Now()
+	info := l.reconcile(ctx, now)
 	m := l.m
 	st := Status{
 		Phase:      m.phase,
@@ -72,17 +80,15 @@ func (l *loop) status(ctx context.Context) Status {
 			}
 		}
 	}
-	// Uptime and counts come from GoBGP; without them the rest still holds.
-	info, _ := l.r.peers(ctx)
-	now := time.Now()
 	for _, n := range l.sp.set.neighbors {
 		ns := l.neighbors[n.addr]
 		s := NeighborStatus{
-			Address: n.addr,
-			ASN:     n.asn,
-			State:   sessionState(ns.state),
-			Since:   ns.since,
-			Reason:  ns.reason,
+			Address:   n.addr,
+			ASN:       n.asn,
+			State:     sessionState(ns.state),
+			Since:     ns.since,
+			Reason:    ns.reason,
+			LastError: ns.lastError,
 		}
 		if pi, ok := info[n.addr]; ok {
 			s.Advertised = int(pi.advertised)

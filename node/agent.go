@@ -12,9 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 )
 
 // Defaults of Config.
@@ -44,6 +46,9 @@ type Config struct {
 	Logger         *slog.Logger  // nil = discard
 	Parts          []Part        // relay, BGP speaker: told of every snapshot and heartbeat
 	Metrics        http.Handler  // served at GET /metrics on the health endpoint when set
+	// Registerer, when set, gets the agent's own meridian_node_* metrics
+	// (serve them through Metrics).
+	Registerer prometheus.Registerer
 
 	// SyncWait, MinBackoff and MaxBackoff tune the subscriber (see
 	// client.SubscriberConfig); zero values are its defaults.
@@ -118,7 +123,42 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
 	}
 	a.sub = sub
+	if cfg.Registerer != nil {
+		if err := a.registerMetrics(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("node %s: %w", cfg.Name, err)
+		}
+	}
 	return a, nil
+}
+
+// registerMetrics registers the agent's gauges, read from the subscriber
+// at every scrape.
+func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
+	flag := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_node_key_refused",
+			Help: "1 while the director refuses the agent's signed requests (401: a pre-shared key other than the director's, or a clock more than 30s off).",
+		}, func() float64 { return flag(a.sub.Stats().KeyRefused) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_node_snapshot_version",
+			Help: "Version of the snapshot the agent serves, 0 for none.",
+		}, func() float64 { return float64(a.sub.Stats().Version) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_node_director_reachable",
+			Help: "1 while the director in use answers the agent's requests.",
+		}, func() float64 { return flag(a.sub.Stats().Reachable) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register node metrics (one agent per registerer): %w", err)
+		}
+	}
+	return nil
 }
 
 // poke wakes the run loop; a pending wake-up already covers this one.
@@ -162,6 +202,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
+	// The cached snapshot first: the first heartbeat reports its version.
+	a.sub.LoadCache()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.sub.Run(ctx) })
 	wg.Go(func() { a.heartbeats(ctx) })

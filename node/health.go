@@ -26,19 +26,23 @@ const checkTimeout = 400 * time.Millisecond
 
 // Info is the answer of GET /v1/node.
 type Info struct {
-	Name              string       `json:"name"`
-	Site              string       `json:"site"`
-	Version           uint64       `json:"version"` // snapshot held, 0 = none
-	ConfigVersion     uint64       `json:"config_version"`
-	Serving           bool         `json:"serving"` // health answers 200
-	Reason            string       `json:"reason,omitempty"`
-	FromCache         bool         `json:"from_cache"`
-	Director          string       `json:"director"` // base URL of the director in use
-	DirectorReachable bool         `json:"director_reachable"`
-	Removed           bool         `json:"removed"`
-	LastSync          time.Time    `json:"last_sync"`
-	LastError         string       `json:"last_error,omitempty"`
-	Uptime            api.Duration `json:"uptime"`
+	Name              string    `json:"name"`
+	Site              string    `json:"site"`
+	Version           uint64    `json:"version"` // snapshot held, 0 = none
+	ConfigVersion     uint64    `json:"config_version"`
+	Serving           bool      `json:"serving"` // health answers 200
+	Reason            string    `json:"reason,omitempty"`
+	FromCache         bool      `json:"from_cache"`
+	Director          string    `json:"director"` // base URL of the director in use
+	DirectorReachable bool      `json:"director_reachable"`
+	Removed           bool      `json:"removed"`
+	LastSync          time.Time `json:"last_sync"`
+	LastError         string    `json:"last_error,omitempty"`
+	// KeyRefused: the director refuses the agent's signed requests (see
+	// client.SubscriberStats.KeyRefused); KeyRefusal is its answer.
+	KeyRefused bool         `json:"key_refused"`
+	KeyRefusal string       `json:"key_refusal,omitempty"`
+	Uptime     api.Duration `json:"uptime"`
 }
 
 // Info reports the agent's state, as GET /v1/node does.
@@ -54,6 +58,8 @@ func (a *Agent) Info(ctx context.Context) Info {
 		Removed:           st.Removed,
 		LastSync:          st.LastSuccess,
 		LastError:         st.LastError,
+		KeyRefused:        st.KeyRefused,
+		KeyRefusal:        st.KeyRefusal,
 		Uptime:            api.Duration(time.Since(a.started)),
 	}
 	if s := a.sub.Current(); s != nil {
@@ -74,6 +80,9 @@ func (a *Agent) serving(ctx context.Context) error {
 	}
 	snap := a.sub.Current()
 	if snap == nil {
+		if st := a.sub.Stats(); st.KeyRefused {
+			return fmt.Errorf("no snapshot yet: the director %s refused our key (%s)", st.KeyRefusedBy, st.KeyRefusal)
+		}
 		return errors.New("no snapshot yet")
 	}
 	if snap.Config.Node(a.cfg.Name) == nil {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,14 @@ type SubscriberStats struct {
 	LastError   string    `json:"last_error"`   // last problem; never holds a secret
 	Errors      uint64    `json:"errors"`       // problems since start
 	Refused     uint64    `json:"refused"`      // snapshots refused (bad signature, foreign, stale, corrupt cache)
+	// KeyRefused: the director in use answered our signed requests 401,
+	// its word for a request signature that does not verify (a pre-shared
+	// key other than its own) or a clock more than 30 s off. It clears
+	// with the next request the director accepts.
+	KeyRefused      bool      `json:"key_refused"`
+	KeyRefusedBy    string    `json:"key_refused_by,omitempty"`   // the director's base URL
+	KeyRefusedSince time.Time `json:"key_refused_since,omitzero"` // first refusal of this spell
+	KeyRefusal      string    `json:"key_refusal,omitempty"`      // the director's answer, e.g. "401 Unauthorized"
 }
 
 // Subscriber keeps the newest verified snapshot of one site.
@@ -87,8 +96,9 @@ type Subscriber struct {
 	hc    *http.Client
 	log   *slog.Logger
 
-	cur     atomic.Pointer[cluster.Snapshot]
-	running atomic.Bool
+	cur       atomic.Pointer[cluster.Snapshot]
+	running   atomic.Bool
+	cacheOnce sync.Once
 
 	mu      sync.Mutex // guards the fields below
 	site    string     // pinned site, "" until known
@@ -222,7 +232,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("subscriber: Run called twice")
 	}
-	s.loadCache()
+	s.LoadCache()
 	fails := 0
 	for ctx.Err() == nil {
 		err := s.poll(ctx)
@@ -264,7 +274,11 @@ func (s *Subscriber) backoff(n int) time.Duration {
 	return d - time.Duration(rand.Int64N(int64(d)/4+1))
 }
 
-// loadCache verifies the cached snapshot and serves it if it is good.
+// LoadCache verifies the cached snapshot and serves it if it is good,
+// once: Run does it first, an owner that reports the version held before
+// Run's goroutine gets there (a node's first heartbeat) calls it itself.
+func (s *Subscriber) LoadCache() { s.cacheOnce.Do(s.loadCache) }
+
 func (s *Subscriber) loadCache() {
 	if s.cfg.CacheFile == "" {
 		return
@@ -382,7 +396,61 @@ func (s *Subscriber) do(ctx context.Context, method string, u *url.URL, body []b
 	defer resp.Body.Close()
 	s.setReachable(true)
 	b, err := readAnswer(resp, u.Path)
+	s.keyState(u, resp.StatusCode, err)
 	return b, resp.StatusCode, err
+}
+
+// keyState follows whether the director accepts our signed requests: a
+// 401 says it does not, any 2xx that it does. The change is logged once
+// each way, not per request.
+func (s *Subscriber) keyState(u *url.URL, status int, err error) {
+	refused := status == http.StatusUnauthorized
+	if !refused && (status < 200 || status > 299) {
+		return // says nothing about the key
+	}
+	director := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.Path, pathOf(u.Path))}).String()
+	s.mu.Lock()
+	was, since, by := s.stats.KeyRefused, s.stats.KeyRefusedSince, s.stats.KeyRefusedBy
+	if refused == was && (!refused || by == director) {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	s.stats.KeyRefused = refused
+	if refused {
+		answer := fmt.Sprintf("%d %s", status, http.StatusText(status))
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Message != "" && ae.Message != http.StatusText(status) {
+			answer += ": " + ae.Message
+		}
+		s.stats.KeyRefusedBy, s.stats.KeyRefusal = director, answer
+		if !was {
+			s.stats.KeyRefusedSince = now
+		}
+	} else {
+		s.stats.KeyRefusedBy, s.stats.KeyRefusal, s.stats.KeyRefusedSince = "", "", time.Time{}
+	}
+	held := s.stats.Version
+	s.mu.Unlock()
+	if refused {
+		s.log.Error("the director refused our key", "subscriber", s.cfg.ID, "kind", s.cfg.Kind, "director", director,
+			"status", status, "reason", http.StatusText(status), "path", u.Path, "holding", held,
+			"hint", "the pre-shared key differs from the director's, or this host's clock is more than 30s off the director's")
+		return
+	}
+	s.log.Info("the director accepts our key again", "subscriber", s.cfg.ID, "kind", s.cfg.Kind, "director", director,
+		"refused_for", now.Sub(since).Round(time.Millisecond))
+}
+
+// pathOf returns the API path at the end of a request path (the director
+// URL may have a path prefix).
+func pathOf(p string) string {
+	for _, api := range []string{api.PathSync, api.PathHeartbeat} {
+		if strings.HasSuffix(p, api) {
+			return api
+		}
+	}
+	return ""
 }
 
 // verify checks an envelope against the pinned site (pinning it if none)
@@ -475,6 +543,11 @@ func (s *Subscriber) fail(err error, refused bool) {
 	}
 	s.stats.LastError = err.Error()
 	s.mu.Unlock()
+	if IsStatus(err, http.StatusUnauthorized) {
+		// keyState logged it once; one line per poll would drown it.
+		s.log.Debug("sync problem", "subscriber", s.cfg.ID, "err", err)
+		return
+	}
 	s.log.Warn("sync problem", "subscriber", s.cfg.ID, "err", err)
 }
 

@@ -246,6 +246,10 @@ func ctlApply(ctx context.Context, c *ctlRun, args []string) error {
 	if c.json {
 		return c.printJSON(res)
 	}
+	if res.Unchanged {
+		fmt.Fprintf(c.out, "unchanged: config version %d (%s is the running site file), snapshot %d\n", res.ConfigVersion, c.file, res.Version)
+		return nil
+	}
 	fmt.Fprintf(c.out, "applied %s: config version %d, snapshot %d\n", c.file, res.ConfigVersion, res.Version)
 	return nil
 }
@@ -288,6 +292,10 @@ func ctlRollback(ctx context.Context, c *ctlRun, args []string) error {
 	if c.json {
 		return c.printJSON(res)
 	}
+	if res.Unchanged {
+		fmt.Fprintf(c.out, "unchanged: config version %d already has the site file of version %d, snapshot %d\n", res.ConfigVersion, v, res.Version)
+		return nil
+	}
 	fmt.Fprintf(c.out, "rolled back to %d: config version %d, snapshot %d\n", v, res.ConfigVersion, res.Version)
 	return nil
 }
@@ -311,6 +319,10 @@ func ctlDrain(drain bool) func(ctx context.Context, c *ctlRun, args []string) er
 		}
 		if c.json {
 			return c.printJSON(res)
+		}
+		if res.Unchanged {
+			fmt.Fprintf(c.out, "unchanged: %s already %s, snapshot %d\n", args[0], verb, res.Version)
+			return nil
 		}
 		fmt.Fprintf(c.out, "%s %s: snapshot %d\n", verb, args[0], res.Version)
 		return nil

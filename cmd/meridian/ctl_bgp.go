@@ -110,10 +110,14 @@ func bgpTable(out io.Writer, nodes []ctlBGPNode, now time.Time) error {
 			if p.State != "" {
 				since = ago(p.Since, now)
 			}
-			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
-				n.Node, dash(p.Neighbor), dash(p.State), since, dash(p.Reason),
+			lastErr := p.LastError
+			if lastErr == p.Reason {
+				lastErr = "" // said already
+			}
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
+				n.Node, dash(p.Neighbor), dash(p.State), since, dash(p.Reason), dash(lastErr),
 				prefixes(n.Announcing), phase, dash(n.Withdrawn), changed, why))
 		}
 	}
-	return table(out, "NODE\tNEIGHBOR\tSESSION\tSINCE\tSESSION REASON\tANNOUNCING\tPHASE\tWITHDRAWN\tCHANGED\tREASON", rows)
+	return table(out, "NODE\tNEIGHBOR\tSESSION\tSINCE\tSESSION REASON\tLAST ERROR\tANNOUNCING\tPHASE\tWITHDRAWN\tCHANGED\tREASON", rows)
 }

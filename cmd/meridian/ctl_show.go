@@ -107,7 +107,40 @@ func ctlStatus(ctx context.Context, c *ctlRun, args []string) error {
 		return err
 	}
 	fmt.Fprintln(c.out)
-	return subscribersTable(c.out, st.Subscribers, st.Version, now)
+	if err := subscribersTable(c.out, st.Subscribers, st.Version, now); err != nil {
+		return err
+	}
+	if len(st.Refused) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.out)
+	return refusedTable(c.out, st.Refused, now)
+}
+
+// refusedTable lists the subscribers the director refused, by the id and
+// kind their requests claim.
+func refusedTable(out io.Writer, rs []api.RefusedSubscriber, now time.Time) error {
+	rows := make([]string, 0, len(rs))
+	for _, r := range rs {
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s",
+			dash(r.ID), dash(r.Kind), dash(r.Address), refusedReason(r.Reason), r.Count, ago(r.LastSeen, now)))
+	}
+	return table(out, "REFUSED SUBSCRIBER\tKIND\tADDRESS\tREASON\tCOUNT\tLAST SEEN", rows)
+}
+
+// refusedReason spells out the director's refusal reasons.
+func refusedReason(r string) string {
+	switch r {
+	case "mac":
+		return "mac (wrong pre-shared key)"
+	case "clock":
+		return "clock (more than 30s off)"
+	case "replay":
+		return "replay (nonce used twice)"
+	case "missing":
+		return "missing (no signature)"
+	}
+	return dash(r)
 }
 
 func ctlNodes(ctx context.Context, c *ctlRun, args []string) error {
@@ -151,12 +184,22 @@ func nodesTable(out io.Writer, ns []api.NodeStatus, now time.Time) error {
 	return table(out, "NODE\tREGION\tSTATE\tACCEPTING\tSECONDARY\tVERSION\tLOAD\tCLIENTS\tHEARTBEAT\tANNOUNCING\tREASON", rows)
 }
 
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func subscribersTable(out io.Writer, subs []api.Subscriber, current uint64, now time.Time) error {
 	rows := make([]string, 0, len(subs))
 	for _, s := range subs {
 		state := "in sync"
 		if s.Lagging {
-			state = fmt.Sprintf("lagging (%d behind)", current-min(current, s.Version))
+			state = "lagging"
+			if n := s.Behind; n > 0 {
+				state = fmt.Sprintf("lagging (%d %s behind)", n, plural(n, "version", "versions"))
+			}
 		} else if s.Version < current {
 			state = "syncing"
 		}

@@ -96,6 +96,7 @@ func runNode(ctx context.Context, args []string, out io.Writer) error {
 		Logger:       logger,
 		Parts:        []node.Part{relays, speaker},
 		Metrics:      promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Registerer:   reg,
 	})
 	if err != nil {
 		return err

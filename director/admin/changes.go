@@ -24,7 +24,7 @@ func (a *API) changeConfig(ctx context.Context, c store.Change) (api.ChangeResul
 		return api.ChangeResult{}, err
 	}
 	if rev == 0 {
-		return api.ChangeResult{ConfigVersion: rec.Version, Version: a.pub.Current().Snap.Version}, nil
+		return api.ChangeResult{ConfigVersion: rec.Version, Version: a.pub.Current().Snap.Version, Unchanged: true}, nil
 	}
 	res := api.ChangeResult{ConfigVersion: rec.Version, Version: uint64(rev)}
 	a.awaitPublished(ctx, res.Version)
@@ -59,7 +59,7 @@ func (a *API) setDrained(ctx context.Context, name string, drained bool) (api.Ch
 		return api.ChangeResult{}, err
 	}
 	if rev == 0 {
-		return api.ChangeResult{ConfigVersion: p.Snap.ConfigVersion, Version: p.Snap.Version}, nil
+		return api.ChangeResult{ConfigVersion: p.Snap.ConfigVersion, Version: p.Snap.Version, Unchanged: true}, nil
 	}
 	a.log.Info("node drain changed", "node", name, "drained", drained)
 	a.awaitPublished(ctx, uint64(rev))

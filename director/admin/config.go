@@ -65,9 +65,10 @@ func (a *API) handleRollback(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) handleDrain(drained bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		what := map[bool]string{true: "drain", false: "undrain"}[drained]
 		res, err := a.setDrained(r.Context(), r.PathValue("name"), drained)
 		if err != nil {
-			a.changeError(w, "drain", err)
+			a.changeError(w, what, err)
 			return
 		}
 		web.WriteJSON(w, http.StatusOK, res)

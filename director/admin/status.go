@@ -17,6 +17,7 @@ import (
 
 func (a *API) handleStatus(w http.ResponseWriter, r *http.Request) {
 	p := a.pub.Current()
+	now := time.Now()
 	nodes, err := a.nodeStatus(r.Context(), p)
 	if err != nil {
 		web.StoreError(w, a.log, "status", err)
@@ -26,7 +27,8 @@ func (a *API) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Site: a.site.Name, Version: p.Snap.Version, ConfigVersion: p.Snap.ConfigVersion,
 		Director: a.cfg.Name, Leader: checks.Leader(r.Context(), a.site),
 		Masters: p.Snap.Masters, Nodes: nodes,
-		Subscribers: a.pub.Subscribers(time.Now()),
+		Subscribers: a.pub.Subscribers(now),
+		Refused:     a.guard.RefusedSubscribers(now),
 	})
 }
 

@@ -35,6 +35,7 @@ type Publisher struct {
 
 	cur      atomic.Pointer[Published]
 	subs     *registry
+	versions versionLog    // versions published, to count a subscriber's lag
 	stopping chan struct{} // closed by EndPolls
 	stopOnce sync.Once
 	// historySeq keeps status history keys unique within one nanosecond.

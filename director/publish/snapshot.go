@@ -75,6 +75,7 @@ func (p *Publisher) Refresh(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sign snapshot %d: %w", snap.Version, err)
 	}
 	p.cur.Store(&Published{Snap: snap, Env: env, Config: rec, At: time.Now(), next: make(chan struct{})})
+	p.versions.add(snap.Version)
 	close(old.next)
 	p.met.snapshots.Inc()
 	p.log.Debug("snapshot published", "version", snap.Version, "config_version", rec.Version)

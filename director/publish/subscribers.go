@@ -128,10 +128,68 @@ func (g *registry) active(now time.Time, d time.Duration) []string {
 // Subscriber returns a copy of what is known of subscriber id.
 func (p *Publisher) Subscriber(id string) (Subscriber, bool) { return p.subs.get(id) }
 
-// Subscribers reports every subscriber against the current snapshot.
+// forget drops a subscriber from the registry (a removed node).
+func (g *registry) forget(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.subs[id]; ok {
+		delete(g.subs, id)
+		g.notify()
+	}
+}
+
+// Subscribers reports every subscriber against the current snapshot. A
+// node subscriber whose node is no longer in the site is dropped at once:
+// it is gone, not lagging.
 func (p *Publisher) Subscribers(now time.Time) []api.Subscriber {
 	cur := p.cur.Load()
-	return p.subs.list(now, cur.Snap.Version, cur.At, p.cfg.SyncWait, p.cfg.LagAfter)
+	var ver uint64
+	if cur.Snap != nil {
+		ver = cur.Snap.Version
+	}
+	subs := p.subs.list(now, ver, cur.At, p.cfg.SyncWait, p.cfg.LagAfter)
+	out := subs[:0]
+	for _, s := range subs {
+		if p.removed(s.Kind, s.ID) {
+			p.subs.forget(s.ID)
+			continue
+		}
+		if s.Version < ver {
+			s.Behind = p.versions.after(s.Version)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// maxVersions bounds the versions remembered for counting lag.
+const maxVersions = 4096
+
+// versionLog remembers the snapshot versions published, ascending.
+type versionLog struct {
+	mu sync.Mutex
+	vs []uint64
+}
+
+func (l *versionLog) add(v uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.vs); n > 0 && v <= l.vs[n-1] {
+		return
+	}
+	if len(l.vs) >= maxVersions {
+		l.vs = append(l.vs[:0], l.vs[len(l.vs)-maxVersions/2:]...)
+	}
+	l.vs = append(l.vs, v)
+}
+
+// after counts the versions published after v: at least 1, since the
+// caller knows the current one is newer; at most the versions kept.
+func (l *versionLog) after(v uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := sort.Search(len(l.vs), func(i int) bool { return l.vs[i] > v })
+	return max(uint64(len(l.vs)-i), 1)
 }
 
 // list reports every subscriber. One is lagging when it holds an older

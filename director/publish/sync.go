@@ -44,6 +44,7 @@ func (p *Publisher) HandleSync(w http.ResponseWriter, r *http.Request, _ []byte)
 		failed = failed[:web.MaxIDLen]
 	}
 	if p.removed(kind, id) {
+		p.subs.forget(id)
 		web.WriteError(w, http.StatusGone, "node "+id+" is not part of site "+p.site.Name)
 		return
 	}
@@ -60,6 +61,7 @@ func (p *Publisher) HandleSync(w http.ResponseWriter, r *http.Request, _ []byte)
 		return
 	}
 	if p.removed(kind, id) {
+		p.subs.forget(id)
 		web.WriteError(w, http.StatusGone, "node "+id+" is not part of site "+p.site.Name)
 		return
 	}

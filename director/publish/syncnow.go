@@ -19,7 +19,12 @@ const DefaultSyncTimeout = 5 * time.Second
 // passes. The events go to the status history.
 func (p *Publisher) SyncNow(ctx context.Context, timeout time.Duration, by string) (api.SyncReport, error) {
 	start := time.Now()
-	subs := p.subs.active(start, p.cfg.SyncWait+p.cfg.LagAfter)
+	var subs []string
+	for _, id := range p.subs.active(start, p.cfg.SyncWait+p.cfg.LagAfter) {
+		if s, ok := p.subs.get(id); ok && !p.removed(s.Kind, id) {
+			subs = append(subs, id)
+		}
+	}
 	resp, err := p.site.Client().Put(ctx, p.site.Keys.Marker(), store.Encode(store.MarkerRecord{At: start.UTC(), By: by}))
 	if err != nil {
 		return api.SyncReport{}, fmt.Errorf("publish sync marker: %w", err)

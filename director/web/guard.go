@@ -40,6 +40,7 @@ type Guard struct {
 	nonces    *nonceCache
 	adminHash [sha256.Size]byte
 	refused   *prometheus.CounterVec // by reason
+	subs      *refusals              // refused subscribers, by claimed id
 	log       *slog.Logger
 }
 
@@ -54,10 +55,17 @@ func NewGuard(psk cluster.PSK, adminToken string, reg prometheus.Registerer, log
 			Name: "meridian_director_auth_refused_total",
 			Help: "Requests refused by authentication, by reason.",
 		}, []string{"reason"}),
-		log: log,
+		subs: newRefusals(),
+		log:  log,
 	}
-	if err := reg.Register(g.refused); err != nil {
-		return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
+	refusedSubs := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "meridian_director_refused_subscribers",
+		Help: "Subscribers (by claimed id, kind and reason) whose requests were refused in the last 15 minutes and not accepted since.",
+	}, func() float64 { return float64(len(g.subs.list(time.Now()))) })
+	for _, c := range []prometheus.Collector{g.refused, refusedSubs} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
+		}
 	}
 	return g, nil
 }
@@ -66,8 +74,10 @@ func NewGuard(psk cluster.PSK, adminToken string, reg prometheus.Registerer, log
 type PSKHandler func(w http.ResponseWriter, r *http.Request, body []byte)
 
 // WithPSK checks the Meridian request signature and the nonce. A refusal
-// says only "unauthorized": the reason goes to the metric and a log line
-// that carries no key, MAC or nonce.
+// says only "unauthorized": the reason goes to the metric, the table of
+// refused subscribers (status) and a log line naming the subscriber the
+// request claims to be, rate-limited per subscriber and reason, that
+// carries no key, MAC or nonce.
 func (g *Guard) WithPSK(h PSKHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -94,9 +104,11 @@ func (g *Guard) WithPSK(h PSKHandler) http.HandlerFunc {
 			}
 		}
 		if reason != "" {
-			g.refuse(w, r, reason)
+			g.subscriberRefused(r, body, reason, now)
+			writeRefusal(w, reason)
 			return
 		}
+		g.subscriberAccepted(r, body)
 		h(w, r, body)
 	}
 }
@@ -125,6 +137,10 @@ func (g *Guard) Refused(r *http.Request, reason string) {
 
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, reason string) {
 	g.Refused(r, reason)
+	writeRefusal(w, reason)
+}
+
+func writeRefusal(w http.ResponseWriter, reason string) {
 	status := http.StatusUnauthorized
 	if reason == refusedBusy {
 		status = http.StatusServiceUnavailable

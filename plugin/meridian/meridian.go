@@ -110,7 +110,10 @@ func (m *Meridian) refuseTransfer(w dns.ResponseWriter, r *dns.Msg, c querier, s
 
 // Ready implements CoreDNS's ready.Readiness: the plugin is ready once it
 // holds a verified snapshot (from the director or the cache), so that a
-// server is not put in rotation while it would answer SERVFAIL.
+// server is not put in rotation while it would answer SERVFAIL. A server
+// whose key the director refuses is not ready while it holds no snapshot;
+// with one from the cache it serves that and stays ready (the refusal is
+// in its log and coredns_meridian_key_refused).
 func (m *Meridian) Ready() bool { return m.view.Load() != nil }
 
 // reply starts an authoritative answer to r. It shares r's question

@@ -63,6 +63,13 @@ var (
 		Help:      "Seconds since the director published the snapshot being served.",
 	}, []string{"site"})
 
+	keyRefused = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "meridian",
+		Name:      "key_refused",
+		Help:      "1 while the director refuses the plugin's signed requests (a pre-shared key other than the director's, or a clock more than 30s off).",
+	}, []string{"site"})
+
 	syncErrorCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "meridian",

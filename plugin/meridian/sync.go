@@ -13,8 +13,8 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/meridian-traffic/meridian/api"
-	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/api/client"
+	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/geoip"
 )
 
@@ -97,6 +97,11 @@ func (m *Meridian) OnStartup() error {
 	select {
 	case <-first:
 	case <-t.C:
+		if st := sub.Stats(); st.KeyRefused {
+			log.Errorf("no snapshot from the cache, and the director %s refused our key (%s): answering SERVFAIL for the site and not ready until it accepts the key",
+				st.KeyRefusedBy, st.KeyRefusal)
+			break
+		}
 		log.Warningf("no snapshot yet from %s or the cache: answering SERVFAIL for the site until one arrives", strings.Join(m.cfg.Directors, ", "))
 	}
 	return nil
@@ -140,6 +145,8 @@ func (m *Meridian) report(ctx context.Context, sub *client.Subscriber) {
 	var errs uint64
 	reachable := true
 	director := ""
+	refused := false
+	refusedSite := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,10 +178,38 @@ func (m *Meridian) report(ctx context.Context, sub *client.Subscriber) {
 				log.Warningf("director %s unreachable, serving %s: %s", st.Director, held, st.LastError)
 			}
 		}
+		if site != refusedSite {
+			keyRefused.DeleteLabelValues(refusedSite)
+			refusedSite = site
+		}
+		if st.KeyRefused {
+			keyRefused.WithLabelValues(site).Set(1)
+		} else {
+			keyRefused.WithLabelValues(site).Set(0)
+		}
+		if st.KeyRefused != refused {
+			refused = st.KeyRefused
+			m.logKeyState(st)
+		}
 		if v := m.view.Load(); v != nil {
 			snapshotAge.WithLabelValues(v.snap.Site).Set(time.Since(v.snap.Published).Seconds())
 		}
 	}
+}
+
+// logKeyState logs a change of the director's verdict on our key, once
+// per change.
+func (m *Meridian) logKeyState(st client.SubscriberStats) {
+	if !st.KeyRefused {
+		log.Infof("the director %s accepts our key again", st.Director)
+		return
+	}
+	held := "holding no snapshot: answering SERVFAIL for the site and not ready"
+	if st.Version != 0 {
+		held = fmt.Sprintf("serving snapshot version %d until it accepts the key", st.Version)
+	}
+	log.Errorf("the director refused our key: director %s answered %s (the pre-shared key differs from the director's, or this host's clock is more than 30s off); %s",
+		st.KeyRefusedBy, st.KeyRefusal, held)
 }
 
 // cacheFile is where the last-known-good snapshot is kept: one file per

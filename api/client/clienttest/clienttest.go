@@ -157,6 +157,20 @@ func (d *Director) Restart(t testing.TB) {
 	d.start(t)
 }
 
+// RestartWithPSK starts a stopped director again, as Restart does, with
+// another pre-shared key: its subscribers' keys turn right or wrong.
+func (d *Director) RestartWithPSK(t testing.TB, key string) {
+	t.Helper()
+	psk, err := cluster.NewPSK([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.cfg.PSK, d.PSK = psk, psk
+	d.mu.Unlock()
+	d.Restart(t)
+}
+
 // NoSecrets fails the test if a secret of the test director is in s.
 func NoSecrets(t testing.TB, what, s string) {
 	t.Helper()
