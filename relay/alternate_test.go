@@ -2,9 +2,7 @@ package relay
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/pion/stun"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // alternateSite: node a (this relay, drained) is first; b is the first
@@ -21,32 +20,20 @@ import (
 // ports; d is a secondary.
 func alternateSite(t *testing.T, cDown bool) (*cluster.Snapshot, *cluster.Node) {
 	t.Helper()
-	site, err := cluster.Parse("alternate.yaml", []byte(`site: t
-zone: support.example.com.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - {name: a, ipv4: 127.0.0.64, internal: "127.0.0.64:7801", relay: {udp_port: 3495, tcp_port: 3495, tls_port: 5395}}
+	nodes := `  - {name: a, ipv4: 127.0.0.64, internal: "127.0.0.64:7801", relay: {udp_port: 3495, tcp_port: 3495, tls_port: 5395}}
   - {name: b, ipv4: 192.0.2.12, internal: "192.0.2.12:7801"}
   - {name: c, ipv4: 192.0.2.13, internal: "192.0.2.13:7801", prefixes: [127.0.0.0/8], relay: {udp_port: 3600, tcp_port: 3601, tls_port: 5601}}
   - {name: d, ipv4: 192.0.2.14, internal: "192.0.2.14:7801", secondary: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`
 	cHealth := cluster.Up
 	if cDown {
 		cHealth = cluster.Down
 	}
-	snap := &cluster.Snapshot{Format: cluster.SnapshotFormat, Site: "t", Version: 1, Config: site,
-		Nodes: []cluster.NodeState{
-			{Name: "a", Health: cluster.Up, Drained: true},
-			{Name: "b", Health: cluster.Up},
-			{Name: "c", Health: cHealth},
-			{Name: "d", Health: cluster.Up},
-		}}
-	return snap, site.Node("a")
+	return testSnapshot(t, nodes,
+		cluster.NodeState{Name: "a", Health: cluster.Up, Drained: true},
+		cluster.NodeState{Name: "b", Health: cluster.Up},
+		cluster.NodeState{Name: "c", Health: cHealth},
+		cluster.NodeState{Name: "d", Health: cluster.Up})
 }
 
 // engineChoice is the node the site's engine picks for client.
@@ -59,51 +46,15 @@ func engineChoice(snap *cluster.Snapshot, client netip.Addr) *cluster.Node {
 	return d.Nodes[0]
 }
 
-// allocateRaw sends an Allocate over conn, then again with the nonce and
-// a credential, and returns the second answer.
-func allocateRaw(t *testing.T, conn net.Conn, stream bool) *stun.Message {
+// allocateRaw asks for an allocation over conn, a stream or not, with a
+// credential for user "late" (rawClient.request: first without, then
+// with the nonce of the answer) and returns the second answer and the
+// integrity it was signed with.
+func allocateRaw(t *testing.T, conn net.Conn, stream bool) (*stun.Message, stun.MessageIntegrity) {
 	t.Helper()
-	exchange := func(setters ...stun.Setter) *stun.Message {
-		t.Helper()
-		req := stun.MustBuild(setters...)
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write(req.Raw); err != nil {
-			t.Fatal(err)
-		}
-		var raw []byte
-		if stream {
-			hdr := make([]byte, 20)
-			if _, err := io.ReadFull(conn, hdr); err != nil {
-				t.Fatal(err)
-			}
-			raw = append(hdr, make([]byte, binary.BigEndian.Uint16(hdr[2:4]))...)
-			if _, err := io.ReadFull(conn, raw[20:]); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			buf := make([]byte, 1500)
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw = buf[:n]
-		}
-		res := &stun.Message{Raw: raw}
-		if err := res.Decode(); err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	transport := stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
-	res := exchange(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transport, stun.Fingerprint)
-	var nonce stun.Nonce
-	if err := nonce.GetFrom(res); err != nil {
-		t.Fatalf("first answer carries no nonce: %v", err)
-	}
 	u, p := cluster.RelayCredential(testSecret, "late", time.Now().Add(time.Hour))
-	integrity := stun.NewLongTermIntegrity(u, "support.example.com", p)
-	return exchange(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transport,
-		stun.NewUsername(u), stun.NewRealm("support.example.com"), nonce, integrity, stun.Fingerprint)
+	c := &rawClient{t: t, conn: conn, stream: stream, user: u, pass: p, realm: testRealm}
+	return c.request(stun.MethodAllocate, udpTransport), stun.NewLongTermIntegrity(u, testRealm, p)
 }
 
 // TestDrainAlternateFromEngine: a drained relay answers 300 Try Alternate
@@ -112,18 +63,14 @@ func allocateRaw(t *testing.T, conn net.Conn, stream bool) *stun.Message {
 // follows the next snapshot's health.
 func TestDrainAlternateFromEngine(t *testing.T) {
 	ctx := t.Context()
-	certFile, keyFile, pool := writeCert(t, "127.0.0.64")
-	p, err := NewPart(Config{Secrets: [][]byte{testSecret}, CertFile: certFile, KeyFile: keyFile, UDPSockets: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	cert := testkit.SelfSigned(t, "127.0.0.64")
+	p := startPart(t, Config{CertFile: cert.CertFile, KeyFile: cert.KeyFile, UDPSockets: 1})
 
 	dial := map[Transport]func() (net.Conn, error){
 		TransportUDP: func() (net.Conn, error) { return net.Dial("udp4", "127.0.0.64:3495") },
 		TransportTCP: func() (net.Conn, error) { return net.Dial("tcp4", "127.0.0.64:3495") },
 		TransportTLS: func() (net.Conn, error) {
-			return tls.Dial("tcp4", "127.0.0.64:5395", &tls.Config{RootCAs: pool, ServerName: "127.0.0.64"})
+			return tls.Dial("tcp4", "127.0.0.64:5395", &tls.Config{RootCAs: cert.Pool, ServerName: "127.0.0.64"})
 		},
 	}
 	for _, step := range []struct {
@@ -145,7 +92,7 @@ func TestDrainAlternateFromEngine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s over %s: %v", step.name, tr, err)
 			}
-			res := allocateRaw(t, conn, tr != TransportUDP)
+			res, _ := allocateRaw(t, conn, tr != TransportUDP)
 			local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
 			_ = conn.Close()
 

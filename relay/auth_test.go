@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 func TestCredentialFormat(t *testing.T) {
@@ -87,40 +88,14 @@ func TestCredentialsRefused(t *testing.T) {
 		})
 	}
 	for _, reason := range []string{ReasonExpired, ReasonFuture, ReasonBadPassword, ReasonMalformed} {
-		if v := metricValue(t, reg, "meridian_relay_refusals_total", "reason", reason); v < 1 {
+		if v := testkit.Metric(t, reg, "meridian_relay_refusals_total", "reason", reason); v < 1 {
 			t.Errorf("meridian_relay_refusals_total{reason=%q} = %v", reason, v)
 		}
 	}
 }
 
-// metricValue reads one series (label name=value, or the only series when
-// name is "") of a counter or gauge from reg.
-func metricValue(t *testing.T, reg *prometheus.Registry, family, name, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != family {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := name == ""
-			for _, l := range m.GetLabel() {
-				match = match || l.GetName() == name && l.GetValue() == value
-			}
-			if match {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series %s{%s=%q}", family, name, value)
-	return 0
-}
-
 func TestLogsCarryNoCredential(t *testing.T) {
-	logger, logs := newTestLogger()
+	logger, logs := testkit.NewLogger()
 	startRelay(t, "127.0.0.27", Config{Logger: logger})
 	u, _ := cluster.RelayCredential(testSecret, "alice", time.Now().Add(time.Hour))
 	wrong := "c2VjcmV0LXBhc3N3b3JkLXZhbHVl"

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestRefusalCodes: refused peers get 403 on CreatePermission and
@@ -83,7 +84,7 @@ func TestRefusalCodes(t *testing.T) {
 		})
 	}
 	for _, reason := range []string{ReasonPeer, ReasonExpired, ReasonBadPassword, ReasonMalformed, ReasonFuture} {
-		if v := metricValue(t, reg, "meridian_relay_refusals_total", "reason", reason); v < 2 {
+		if v := testkit.Metric(t, reg, "meridian_relay_refusals_total", "reason", reason); v < 2 {
 			t.Errorf("refusals_total{reason=%q} = %v, want 2+", reason, v)
 		}
 	}
@@ -94,17 +95,11 @@ func TestRefusalCodes(t *testing.T) {
 func TestRefusalLogSummary(t *testing.T) {
 	const n = 20000
 	// At INFO, as a node agent logs.
-	logs := &lockedWriter{w: &strings.Builder{}}
+	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
-	r, err := New(Config{Address: mustAddr("127.0.0.74"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay: relayPorts(40000, 40999), Logger: logger, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.authTimeout = time.Minute
-	done := make(chan error, 1)
-	go func() { done <- r.Run(t.Context()) }()
+	r := startRelay(t, "127.0.0.74", Config{Logger: logger, Registerer: reg},
+		func(r *Relay) { r.authTimeout = time.Minute })
 
 	u, p := cluster.RelayCredential(testSecret, "replay", time.Now().Add(-time.Minute))
 	c := newRawClient(t, "tcp", "127.0.0.75", "127.0.0.74:3478", u, p)
@@ -140,10 +135,10 @@ func TestRefusalLogSummary(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(start)
+	// Close returns once Run has.
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	<-done
 	if unauthorized != n {
 		t.Errorf("%d of %d answers were 401", unauthorized, n)
 	}

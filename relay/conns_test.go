@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // raiseNoFile raises the open file limit to the hard limit and returns it.
@@ -41,7 +42,7 @@ func TestIdleTCPConnectionsCheap(t *testing.T) {
 	// Both ends live in this process: two descriptors a connection.
 	n := min(10000, int(limit-400)/2)
 	const perSource = 200
-	r := startRelayWith(t, "127.0.0.80", Config{}, func(r *Relay) { r.authTimeout = 5 * time.Minute })
+	r := startRelay(t, "127.0.0.80", Config{}, func(r *Relay) { r.authTimeout = 5 * time.Minute })
 	server := "127.0.0.80:3478"
 
 	var before, after runtime.MemStats
@@ -64,7 +65,7 @@ func TestIdleTCPConnectionsCheap(t *testing.T) {
 		conns = append(conns, c)
 	}
 	tl := r.tcpListeners()[0]
-	waitFor(t, "the relay to accept every connection", 60*time.Second, func() bool { return tl.open() == n })
+	testkit.Eventually(t, 60*time.Second, "the relay to accept every connection", func() bool { return tl.open() == n })
 	opened := time.Since(start)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -79,10 +80,10 @@ func TestIdleTCPConnectionsCheap(t *testing.T) {
 	// A valid client allocates and streams through all that.
 	a := mustClient(t, "tcp", "127.0.0.81", server, "alice")
 	b := mustClient(t, "udp", "127.0.0.81", "127.0.0.80:3478", "bob")
-	if err := stream(t, b, a, 300, 1000); err != nil {
+	if err := stream(b, a, 300, 1000); err != nil {
 		t.Fatalf("stream to the TCP client: %v", err)
 	}
-	if err := stream(t, a, b, 300, 1000); err != nil {
+	if err := stream(a, b, 300, 1000); err != nil {
 		t.Fatalf("stream from the TCP client: %v", err)
 	}
 }
@@ -93,9 +94,9 @@ func TestIdleTCPConnectionsCheap(t *testing.T) {
 func TestAuthTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	ip := "127.0.0.82"
-	certFile, keyFile, _ := writeCert(t, ip)
+	cert := testkit.SelfSigned(t, ip)
 	reg := prometheus.NewRegistry()
-	startRelayWith(t, ip, Config{Registerer: reg, CertFile: certFile, KeyFile: keyFile, Relay: cluster.Relay{TLSPort: 5351}},
+	startRelay(t, ip, Config{Registerer: reg, CertFile: cert.CertFile, KeyFile: cert.KeyFile, Relay: cluster.Relay{TLSPort: 5351}},
 		func(r *Relay) { r.authTimeout = timeout })
 
 	silent := func(addr string) {
@@ -121,7 +122,7 @@ func TestAuthTimeout(t *testing.T) {
 		t.Fatalf("the allocated connection did not outlive the deadline: %v", err)
 	}
 	for _, l := range []string{"tcp", "tls"} {
-		if v := metricValue2(t, reg, "meridian_relay_connections_closed_total", map[string]string{"listener": l, "reason": closeAuthTimeout}); v != 1 {
+		if v := testkit.Metric(t, reg, "meridian_relay_connections_closed_total", "listener", l, "reason", closeAuthTimeout); v != 1 {
 			t.Errorf("connections_closed_total{%s,auth_timeout} = %v, want 1", l, v)
 		}
 	}
@@ -132,7 +133,7 @@ func TestAuthTimeout(t *testing.T) {
 func TestSourceLimit(t *testing.T) {
 	const max = 3
 	reg := prometheus.NewRegistry()
-	r := startRelayWith(t, "127.0.0.84", Config{Registerer: reg}, func(r *Relay) { r.maxConnsPerSource = max })
+	r := startRelay(t, "127.0.0.84", Config{Registerer: reg}, func(r *Relay) { r.maxConnsPerSource = max })
 	var kept []net.Conn
 	defer func() {
 		for _, c := range kept {
@@ -160,45 +161,17 @@ func TestSourceLimit(t *testing.T) {
 	if got := r.Stats().RefusedBy[ReasonSourceLimit]; got != 2 {
 		t.Errorf("refusals[source_limit] = %d, want 2", got)
 	}
-	if v := metricValue(t, reg, "meridian_relay_refusals_total", "reason", ReasonSourceLimit); v != 2 {
+	if v := testkit.Metric(t, reg, "meridian_relay_refusals_total", "reason", ReasonSourceLimit); v != 2 {
 		t.Errorf("refusals_total{source_limit} = %v", v)
 	}
 	// Another source allocates.
 	mustClient(t, "tcp", "127.0.0.86", "127.0.0.84:3478", "alice")
 	// Closing one frees a place for its source.
 	kept[0].Close()
-	waitFor(t, "the place to free", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "the place to free", func() bool {
 		r.sources.mu.Lock()
 		defer r.sources.mu.Unlock()
 		return r.sources.n[mustAddr("127.0.0.85")] < max
 	})
 	mustClient(t, "tcp", "127.0.0.85", "127.0.0.84:3478", "bob")
-}
-
-// metricValue2 reads the series of family whose labels include all of
-// labels.
-func metricValue2(t *testing.T, reg *prometheus.Registry, family string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != family {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := 0
-			for _, l := range m.GetLabel() {
-				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
-					match++
-				}
-			}
-			if match == len(labels) {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no series %s%v", family, labels)
-	return 0
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // emfileChild names the environment variable that makes
@@ -46,7 +47,7 @@ func TestEMFILERecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedWriter{w: &strings.Builder{}}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestEMFILERecovery(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	waitFor(t, "the child to run out of descriptors", 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, "the child to run out of descriptors", func() bool {
 		return strings.Contains(stderr.String(), "relay accept error")
 	})
 	if !strings.Contains(stderr.String(), "too many open files") {
@@ -114,8 +115,7 @@ func TestEMFILERecovery(t *testing.T) {
 	start := time.Now()
 	var c *turnClient
 	for attempt := 0; c == nil && attempt < 40; attempt++ {
-		u, p := cluster.RelayCredential(testSecret, "back", time.Now().Add(time.Hour))
-		if c, err = dialClient(t, "tcp", "127.0.0.112", ip+":3478", u, p); err != nil {
+		if c, err = dialUser(t, "tcp", "127.0.0.112", ip+":3478", "back"); err != nil {
 			c = nil
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -150,8 +150,7 @@ func runEMFILEChild() {
 		fail(err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := New(Config{Address: mustAddr("127.0.0.110"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay: relayPorts(42000, 42999), UDPSockets: 1, Logger: logger})
+	r, err := New(testConfig("127.0.0.110", Config{Relay: cluster.Relay{PortMin: 42000, PortMax: 42999}, UDPSockets: 1, Logger: logger}))
 	if err != nil {
 		fail(err)
 	}

@@ -2,39 +2,35 @@ package relay
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"net"
 	"net/netip"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/turn/v2"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-// startRelay runs a relay on ip with cfg's gaps filled, stopped at test end.
-func startRelay(t *testing.T, ip string, cfg Config) *Relay {
-	t.Helper()
-	return startRelayWith(t, ip, cfg, nil)
-}
+// testRealm is the realm of the tests' relays.
+const testRealm = "support.example.com"
 
-// startRelayWith is startRelay with tune applied to the relay before Run.
-func startRelayWith(t *testing.T, ip string, cfg Config, tune func(*Relay)) *Relay {
-	t.Helper()
+// testConfig is cfg for a relay on ip with its gaps filled: the test realm
+// and secret, and relay ports 40000-40999. A test gives only the relay
+// settings it is about; the rest are the site's defaults, as Parse would
+// fill them.
+func testConfig(ip string, cfg Config) Config {
 	cfg.Address = netip.MustParseAddr(ip)
 	if cfg.Realm == "" {
-		cfg.Realm = "support.example.com"
+		cfg.Realm = testRealm
 	}
 	if cfg.Secrets == nil {
 		cfg.Secrets = [][]byte{testSecret}
 	}
-	// A test gives only the relay settings it is about; the rest are the
-	// site's defaults, as Parse would fill them.
 	def := cluster.DefaultRelay()
 	for _, p := range []struct {
 		v   *int
@@ -49,28 +45,53 @@ func startRelayWith(t *testing.T, ip string, cfg Config, tune func(*Relay)) *Rel
 	if cfg.Relay.PortMin == 0 {
 		cfg.Relay.PortMin, cfg.Relay.PortMax = 40000, 40999
 	}
-	r, err := New(cfg)
+	return cfg
+}
+
+// startRelay runs a relay on ip with cfg's gaps filled (testConfig) and
+// tune applied to it before Run; the relay stops at the end of the test,
+// which fails if Run fails or takes more than 5 s to return.
+func startRelay(t *testing.T, ip string, cfg Config, tune ...func(*Relay)) *Relay {
+	t.Helper()
+	r, err := New(testConfig(ip, cfg))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if tune != nil {
-		tune(r)
+	for _, f := range tune {
+		f(r)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("relay did not stop")
-		}
-	})
+	testkit.Go(t, "relay "+ip, 5*time.Second, r.Run)
 	return r
+}
+
+// startPart makes a Part of cfg, with the test secret unless cfg has
+// secrets, closed at the end of the test.
+func startPart(t *testing.T, cfg Config) *Part {
+	t.Helper()
+	if cfg.Secrets == nil {
+		cfg.Secrets = [][]byte{testSecret}
+	}
+	p, err := NewPart(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// testSnapshot parses a site t in zone support.example.com. with nodes
+// (the lines of its nodes list) and returns its first snapshot, with the
+// nodes in states (node a up alone when none is given), and node a.
+func testSnapshot(t *testing.T, nodes string, states ...cluster.NodeState) (*cluster.Snapshot, *cluster.Node) {
+	t.Helper()
+	site, err := cluster.Parse("site.yaml", []byte(testkit.SiteHead("t", testRealm+".", "127.0.0.1:7700")+nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) == 0 {
+		states = []cluster.NodeState{{Name: "a", Health: cluster.Up}}
+	}
+	return &cluster.Snapshot{Format: cluster.SnapshotFormat, Site: "t", Version: 1, Config: site, Nodes: states}, site.Node("a")
 }
 
 // turnClient is a pion TURN client with an allocation on a relay.
@@ -80,35 +101,13 @@ type turnClient struct {
 	relayed net.PacketConn
 }
 
-// dialClient allocates on server from a client socket bound to local.
+// dialClient allocates on server from a client socket bound to local, as
+// Probe's client does.
 func dialClient(t *testing.T, network, local, server, username, password string) (*turnClient, error) {
 	t.Helper()
-	var conn net.PacketConn
-	var err error
-	if network == "tcp" {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-		c, derr := d.Dial("tcp", server)
-		if derr != nil {
-			return nil, derr
-		}
-		conn = turn.NewSTUNConn(c)
-	} else {
-		conn, err = net.ListenPacket("udp4", net.JoinHostPort(local, "0"))
-		if err != nil {
-			return nil, err
-		}
-	}
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server,
-		TURNServerAddr: server,
-		Username:       username,
-		Password:       password,
-		Conn:           conn,
-		RTO:            200 * time.Millisecond,
-		LoggerFactory:  pionLogs{log: discardLogger()},
-	})
+	opt := ProbeOptions{Network: network, LocalAddr: net.JoinHostPort(local, "0")}
+	client, conn, err := dialTURN(context.Background(), server, opt, username, password)
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
 	if err := client.Listen(); err != nil {
@@ -134,57 +133,43 @@ func (c *turnClient) close() {
 	c.conn.Close()
 }
 
+// dialUser allocates with a fresh valid credential for user.
+func dialUser(t *testing.T, network, local, server, user string) (*turnClient, error) {
+	t.Helper()
+	u, p := cluster.RelayCredential(testSecret, user, time.Now().Add(time.Hour))
+	return dialClient(t, network, local, server, u, p)
+}
+
 // mustClient allocates with a fresh valid credential for user.
 func mustClient(t *testing.T, network, local, server, user string) *turnClient {
 	t.Helper()
-	u, p := cluster.RelayCredential(testSecret, user, time.Now().Add(time.Hour))
-	c, err := dialClient(t, network, local, server, u, p)
+	c, err := dialUser(t, network, local, server, user)
 	if err != nil {
 		t.Fatalf("allocate as %s over %s: %v", user, network, err)
 	}
 	return c
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+// stream sends n packets of size bytes from from's relayed address to
+// to's (testkit.Stream), after to permits from.
+func stream(from, to *turnClient, n, size int) error {
+	// TURN drops peer data without a permission: the receiver opens one
+	// for the sender's relayed address first.
+	if err := to.client.CreatePermission(from.relayed.LocalAddr()); err != nil {
+		return fmt.Errorf("create permission: %w", err)
 	}
+	return testkit.Stream(from.relayed, to.relayed, n, size)
 }
 
-// newTestLogger logs everything as text into the returned writer.
-func newTestLogger() (*slog.Logger, *lockedWriter) {
-	w := &lockedWriter{w: &strings.Builder{}}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), w
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
+// udpSocket opens a UDP socket on addr, closed at the end of the test.
+func udpSocket(t *testing.T, addr string) net.PacketConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
-
-// relayPorts is the site's default relay block with its relay port range.
-func relayPorts(minPort, maxPort int) cluster.Relay {
-	r := cluster.DefaultRelay()
-	r.PortMin, r.PortMax = minPort, maxPort
-	return r
-}

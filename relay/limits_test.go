@@ -29,8 +29,7 @@ func TestQuotas(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRelay(t, "127.0.0.33", Config{Relay: tc.quota})
 			for i, user := range tc.users {
-				u, p := cluster.RelayCredential(testSecret, user, time.Now().Add(time.Hour))
-				_, err := dialClient(t, tc.network, "127.0.0.22", "127.0.0.33:3478", u, p)
+				_, err := dialUser(t, tc.network, "127.0.0.22", "127.0.0.33:3478", user)
 				if i < tc.refuse {
 					if err != nil {
 						t.Fatalf("allocation %d (%s): %v", i, user, err)
@@ -122,7 +121,7 @@ func TestDrain(t *testing.T) {
 	server := "127.0.0.35:3478"
 	a := mustClient(t, "udp", "127.0.0.22", server, "customer")
 	b := mustClient(t, "tcp", "127.0.0.23", server, "rep")
-	if err := stream(t, a, b, 50, 200); err != nil {
+	if err := stream(a, b, 50, 200); err != nil {
 		t.Fatal(err)
 	}
 
@@ -137,16 +136,15 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, network := range []string{"udp", "tcp"} {
-			u, p := cluster.RelayCredential(testSecret, "late", time.Now().Add(time.Hour))
-			if _, err := dialClient(t, network, "127.0.0.24", server, u, p); err == nil || !strings.Contains(err.Error(), tc.code) {
+			if _, err := dialUser(t, network, "127.0.0.24", server, "late"); err == nil || !strings.Contains(err.Error(), tc.code) {
 				t.Errorf("allocation over %s while draining (alternate %q): %v, want %s", network, tc.alternate, err, tc.code)
 			}
 		}
 		// The existing stream goes on, both ways.
-		if err := stream(t, a, b, 50, 200); err != nil {
+		if err := stream(a, b, 50, 200); err != nil {
 			t.Fatalf("existing stream while draining: %v", err)
 		}
-		if err := stream(t, b, a, 50, 200); err != nil {
+		if err := stream(b, a, 50, 200); err != nil {
 			t.Fatalf("existing stream while draining: %v", err)
 		}
 	}
@@ -174,34 +172,7 @@ func TestTryAlternateNamesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	exchange := func(setters ...stun.Setter) *stun.Message {
-		t.Helper()
-		req := stun.MustBuild(setters...)
-		if _, err := conn.Write(req.Raw); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 1500)
-		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res := &stun.Message{Raw: buf[:n]}
-		if err := res.Decode(); err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	transport := stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
-	res := exchange(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transport, stun.Fingerprint)
-	var nonce stun.Nonce
-	if err := nonce.GetFrom(res); err != nil {
-		t.Fatalf("first answer carries no nonce: %v", err)
-	}
-	u, p := cluster.RelayCredential(testSecret, "late", time.Now().Add(time.Hour))
-	integrity := stun.NewLongTermIntegrity(u, "support.example.com", p)
-	res = exchange(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), transport,
-		stun.NewUsername(u), stun.NewRealm("support.example.com"), nonce, integrity, stun.Fingerprint)
+	res, integrity := allocateRaw(t, conn, false)
 	var code stun.ErrorCodeAttribute
 	if err := code.GetFrom(res); err != nil || code.Code != stun.CodeTryAlternate {
 		t.Fatalf("answer %v, code %v (%v), want 300", res, code, err)

@@ -14,21 +14,10 @@ import (
 
 func partSnapshot(t *testing.T, udpPort int, drained bool) (*cluster.Snapshot, *cluster.Node) {
 	t.Helper()
-	site, err := cluster.Parse("part.yaml", []byte(fmt.Sprintf(`site: t
-zone: support.example.com.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - {name: a, ipv4: 127.0.0.41, internal: "127.0.0.41:7801", relay: {udp_port: %d, tcp_port: %d}}
+	return testSnapshot(t, fmt.Sprintf(`  - {name: a, ipv4: 127.0.0.41, internal: "127.0.0.41:7801", relay: {udp_port: %d, tcp_port: %d}}
   - {name: b, ipv4: 127.0.0.42, internal: "127.0.0.42:7801"}
-`, udpPort, udpPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := &cluster.Snapshot{Format: cluster.SnapshotFormat, Site: "t", Version: 1, Config: site,
-		Nodes: []cluster.NodeState{{Name: "a", Health: cluster.Up, Drained: drained}, {Name: "b", Health: cluster.Up}}}
-	return snap, site.Node("a")
+`, udpPort, udpPort),
+		cluster.NodeState{Name: "a", Health: cluster.Up, Drained: drained}, cluster.NodeState{Name: "b", Health: cluster.Up})
 }
 
 // TestPart follows a node through start, drain, a port change (restart,
@@ -36,11 +25,7 @@ nodes:
 func TestPart(t *testing.T) {
 	ctx := t.Context()
 	reg := prometheus.NewRegistry()
-	p, err := NewPart(Config{Secrets: [][]byte{testSecret}, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startPart(t, Config{Registerer: reg})
 	probe := func() error {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -138,16 +138,8 @@ func TestPeerRefusedThroughRelay(t *testing.T) {
 func TestNodeServicesUnreachable(t *testing.T) {
 	const ip = "127.0.0.30"
 	r := startRelay(t, ip, Config{Relay: cluster.Relay{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
-	health, err := net.ListenPacket("udp4", ip+":8081")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer health.Close()
-	peer, err := net.ListenPacket("udp4", "127.0.0.31:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	health := udpSocket(t, ip+":8081")
+	peer := udpSocket(t, "127.0.0.31:0")
 
 	c := mustClient(t, "udp", "127.0.0.22", ip+":3478", "alice")
 	for _, dst := range []net.Addr{health.LocalAddr(), peer.LocalAddr()} {

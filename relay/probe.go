@@ -54,44 +54,9 @@ func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) 
 	if opt.TTL <= 0 {
 		opt.TTL = time.Minute
 	}
-	var conn net.PacketConn
-	switch opt.Network {
-	case "", "udp":
-		conn, err = net.ListenPacket("udp", opt.LocalAddr)
-	case "tcp", "tls":
-		d := net.Dialer{}
-		if opt.LocalAddr != "" {
-			if d.LocalAddr, err = net.ResolveTCPAddr("tcp", opt.LocalAddr); err != nil {
-				return err
-			}
-		}
-		var c net.Conn
-		if opt.Network == "tls" {
-			td := tls.Dialer{NetDialer: &d, Config: opt.TLSConfig}
-			c, err = td.DialContext(ctx, "tcp", server)
-		} else {
-			c, err = d.DialContext(ctx, "tcp", server)
-		}
-		if err == nil {
-			conn = turn.NewSTUNConn(c)
-		}
-	default:
-		return fmt.Errorf("network %q: want udp, tcp or tls", opt.Network)
-	}
-	if err != nil {
-		return err
-	}
 	username, password := cluster.RelayCredential(secret, opt.User, time.Now().Add(opt.TTL))
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server,
-		TURNServerAddr: server,
-		Username:       username,
-		Password:       password,
-		Conn:           conn,
-		LoggerFactory:  pionLogs{log: discardLogger()},
-	})
+	client, conn, err := dialTURN(ctx, server, opt, username, password)
 	if err != nil {
-		_ = conn.Close()
 		return err
 	}
 	done := make(chan error, 1)
@@ -107,6 +72,54 @@ func Probe(ctx context.Context, server string, secret []byte, opt ProbeOptions) 
 		<-done
 	}
 	return err
+}
+
+// dialTURN connects to server over opt.Network from opt.LocalAddr (with
+// opt.TLSConfig for "tls"; opt's other fields play no part) and returns a
+// pion TURN client on the connection that authenticates as username with
+// password. The caller closes the client, then the connection.
+func dialTURN(ctx context.Context, server string, opt ProbeOptions, username, password string) (*turn.Client, net.PacketConn, error) {
+	var conn net.PacketConn
+	var err error
+	switch opt.Network {
+	case "", "udp":
+		conn, err = net.ListenPacket("udp", opt.LocalAddr)
+	case "tcp", "tls":
+		d := net.Dialer{}
+		if opt.LocalAddr != "" {
+			if d.LocalAddr, err = net.ResolveTCPAddr("tcp", opt.LocalAddr); err != nil {
+				return nil, nil, err
+			}
+		}
+		var c net.Conn
+		if opt.Network == "tls" {
+			td := tls.Dialer{NetDialer: &d, Config: opt.TLSConfig}
+			c, err = td.DialContext(ctx, "tcp", server)
+		} else {
+			c, err = d.DialContext(ctx, "tcp", server)
+		}
+		if err == nil {
+			conn = turn.NewSTUNConn(c)
+		}
+	default:
+		return nil, nil, fmt.Errorf("network %q: want udp, tcp or tls", opt.Network)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: server,
+		TURNServerAddr: server,
+		Username:       username,
+		Password:       password,
+		Conn:           conn,
+		LoggerFactory:  pionLogs{log: discardLogger()},
+	})
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return client, conn, nil
 }
 
 func probe(client *turn.Client, draining bool) error {

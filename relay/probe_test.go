@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 func TestProbe(t *testing.T) {
@@ -26,7 +28,7 @@ func TestProbe(t *testing.T) {
 			t.Fatalf("Probe with a wrong secret: %v, want ErrProbe", err)
 		}
 	})
-	waitFor(t, "probe allocations to end", 5*time.Second, func() bool { return r.Stats().Allocations == 0 })
+	testkit.Eventually(t, 5*time.Second, "probe allocations to end", func() bool { return r.Stats().Allocations == 0 })
 }
 
 // TestProbeDraining: a draining relay refuses the probe's allocation but

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,26 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // servingSnapshot is a one-relay site for node a on ip with its UDP and TCP
 // listeners on port.
 func servingSnapshot(t *testing.T, ip string, port int) (*cluster.Snapshot, *cluster.Node) {
 	t.Helper()
-	site, err := cluster.Parse("serving.yaml", fmt.Appendf(nil, `site: t
-zone: support.example.com.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - {name: a, ipv4: %s, internal: "%s:7801", relay: {udp_port: %d, tcp_port: %d}}
-`, ip, ip, port, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := &cluster.Snapshot{Format: cluster.SnapshotFormat, Site: "t", Version: 1, Config: site,
-		Nodes: []cluster.NodeState{{Name: "a", Health: cluster.Up}}}
-	return snap, site.Node("a")
+	return testSnapshot(t, fmt.Sprintf("  - {name: a, ipv4: %s, internal: \"%s:7801\", relay: {udp_port: %d, tcp_port: %d}}\n", ip, ip, port, port))
 }
 
 // TestPartCheckListenerDown closes a running relay's TCP listener, then
@@ -43,12 +30,8 @@ nodes:
 func TestPartCheckListenerDown(t *testing.T) {
 	ctx := t.Context()
 	reg := prometheus.NewRegistry()
-	logger, logs := newTestLogger()
-	p, err := NewPart(Config{Secrets: [][]byte{testSecret}, Registerer: reg, Logger: logger, UDPSockets: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	logger, logs := testkit.NewLogger()
+	p := startPart(t, Config{Registerer: reg, Logger: logger, UDPSockets: 1})
 	snap, self := servingSnapshot(t, "127.0.0.61", 3491)
 	p.Apply(ctx, snap, self)
 	if err := p.Check(ctx); err != nil {
@@ -59,18 +42,18 @@ func TestPartCheckListenerDown(t *testing.T) {
 
 	// The accept loop ends on the closed socket: a permanent error.
 	_ = r.listeners[0].Listener.Close()
-	waitFor(t, "check to fail", 5*time.Second, func() bool { return p.Check(ctx) != nil })
-	err = p.Check(ctx)
+	testkit.Eventually(t, 5*time.Second, "check to fail", func() bool { return p.Check(ctx) != nil })
+	err := p.Check(ctx)
 	if !errors.Is(err, ErrListenerDown) || !strings.Contains(err.Error(), "tcp 127.0.0.61:3491") {
 		t.Errorf("check = %v, want the TCP listener named", err)
 	}
 	if strings.Contains(err.Error(), "udp ") {
 		t.Errorf("check = %v names the UDP listener, which still serves", err)
 	}
-	if v := metricValue(t, reg, "meridian_relay_listener_up", "listener", "tcp"); v != 0 {
+	if v := testkit.Metric(t, reg, "meridian_relay_listener_up", "listener", "tcp"); v != 0 {
 		t.Errorf("listener_up{tcp} = %v, want 0", v)
 	}
-	if v := metricValue(t, reg, "meridian_relay_listener_up", "listener", "udp"); v != 1 {
+	if v := testkit.Metric(t, reg, "meridian_relay_listener_up", "listener", "udp"); v != 1 {
 		t.Errorf("listener_up{udp} = %v, want 1", v)
 	}
 	if !strings.Contains(logs.String(), `level=ERROR msg="relay listener stopped serving" listener="tcp 127.0.0.61:3491"`) {
@@ -78,7 +61,7 @@ func TestPartCheckListenerDown(t *testing.T) {
 	}
 
 	_ = r.udp[0].conn.Close()
-	waitFor(t, "check to name the UDP socket", 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "check to name the UDP socket", func() bool {
 		err := p.Check(ctx)
 		return err != nil && strings.Contains(err.Error(), "udp 127.0.0.61:3491")
 	})
@@ -106,18 +89,11 @@ func TestPartCheckListenerDown(t *testing.T) {
 // until one starts.
 func TestPartCheckNotStarted(t *testing.T) {
 	ctx := t.Context()
-	busy, err := net.ListenPacket("udp4", "127.0.0.62:3493")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPart(Config{Secrets: [][]byte{testSecret}, UDPSockets: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	busy := udpSocket(t, "127.0.0.62:3493")
+	p := startPart(t, Config{UDPSockets: 1})
 	snap, self := servingSnapshot(t, "127.0.0.62", 3493)
 	p.Apply(ctx, snap, self)
-	err = p.Check(ctx)
+	err := p.Check(ctx)
 	if err == nil || !strings.Contains(err.Error(), "not started") || !strings.Contains(err.Error(), "127.0.0.62:3493") {
 		t.Fatalf("check = %v, want the relay not started on 127.0.0.62:3493", err)
 	}
@@ -158,30 +134,18 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 func TestAcceptTemporaryErrors(t *testing.T) {
 	const fails = 8 // 5+10+...+640 ms of backoff: the log limiter's second passes
 	reg := prometheus.NewRegistry()
-	logger, logs := newTestLogger()
-	r, err := New(Config{
-		Address: mustAddr("127.0.0.63"), Realm: "support.example.com", Secrets: [][]byte{testSecret},
-		Relay:      cluster.Relay{UDPPort: 3494, TCPPort: 3494, TLSPort: -1, PortMin: 40000, PortMax: 40999},
-		Registerer: reg, Logger: logger, UDPSockets: 1,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl := &flakyListener{Listener: r.listeners[0].Listener}
+	logger, logs := testkit.NewLogger()
+	fl := &flakyListener{}
 	fl.fails.Store(fails)
-	r.listeners[0].Listener = fl
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	var start time.Time
+	r := startRelay(t, "127.0.0.63", Config{Relay: cluster.Relay{UDPPort: 3494, TCPPort: 3494, TLSPort: -1}, Registerer: reg, Logger: logger, UDPSockets: 1},
+		func(r *Relay) {
+			fl.Listener = r.listeners[0].Listener
+			r.listeners[0].Listener = fl
+			start = time.Now()
+		})
 
-	waitFor(t, "the temporary errors", 10*time.Second, func() bool { return fl.fails.Load() < 0 })
+	testkit.Eventually(t, 10*time.Second, "the temporary errors", func() bool { return fl.fails.Load() < 0 })
 	mustClient(t, "tcp", "127.0.0.1", "127.0.0.63:3494", "alice")
 	took := time.Since(start)
 	t.Logf("accepting again %s after start", took.Round(time.Millisecond))
@@ -191,7 +155,7 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 	if err := r.Serving(); err != nil {
 		t.Errorf("serving: %v", err)
 	}
-	if v := metricValue(t, reg, "meridian_relay_accept_errors_total", "listener", "tcp"); v != fails {
+	if v := testkit.Metric(t, reg, "meridian_relay_accept_errors_total", "listener", "tcp"); v != fails {
 		t.Errorf("accept_errors_total{tcp} = %v, want %d", v, fails)
 	}
 	out := logs.String()

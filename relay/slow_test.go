@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // TestSlowReaderStallsNoOne: a TCP client that stops reading while a
@@ -24,7 +25,7 @@ import (
 func TestSlowReaderStallsNoOne(t *testing.T) {
 	const ip = "127.0.0.90"
 	reg := prometheus.NewRegistry()
-	r := startRelayWith(t, ip, Config{Registerer: reg, Relay: cluster.Relay{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
+	r := startRelay(t, ip, Config{Registerer: reg, Relay: cluster.Relay{AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
 		func(r *Relay) { r.writeTimeout = 2 * time.Second })
 	server := ip + ":3478"
 
@@ -88,10 +89,10 @@ func TestSlowReaderStallsNoOne(t *testing.T) {
 	fast := mustClient(t, "tcp", "127.0.0.93", server, "fast")
 	other := mustClient(t, "udp", "127.0.0.93", server, "other")
 	start := time.Now()
-	if err := stream(t, other, fast, 2000, 1000); err != nil {
+	if err := stream(other, fast, 2000, 1000); err != nil {
 		t.Fatalf("stream to the fast TCP client: %v", err)
 	}
-	if err := stream(t, fast, other, 2000, 1000); err != nil {
+	if err := stream(fast, other, 2000, 1000); err != nil {
 		t.Fatalf("stream from the fast TCP client: %v", err)
 	}
 	streamed := time.Since(start)
@@ -100,10 +101,10 @@ func TestSlowReaderStallsNoOne(t *testing.T) {
 	allocated := time.Since(start)
 	t.Logf("next to the slow reader: 2x2000 packets streamed in %s, a TCP allocation took %s", streamed.Round(time.Millisecond), allocated.Round(time.Millisecond))
 
-	waitFor(t, "the slow reader to be cut", 30*time.Second, func() bool {
-		return metricValue2(t, reg, "meridian_relay_connections_closed_total", map[string]string{"listener": "tcp", "reason": closeSlowReader}) >= 1
+	testkit.Eventually(t, 30*time.Second, "the slow reader to be cut", func() bool {
+		return testkit.Metric(t, reg, "meridian_relay_connections_closed_total", "listener", "tcp", "reason", closeSlowReader) >= 1
 	})
-	waitFor(t, "the slow reader's allocation to end", 10*time.Second, func() bool { return r.Stats().Users["slow"] == 0 })
+	testkit.Eventually(t, 10*time.Second, "the slow reader's allocation to end", func() bool { return r.Stats().Users["slow"] == 0 })
 	stopFlood()
 	t.Logf("peer sent %d packets to the slow reader (until cut, or 200000)", flooded)
 }
@@ -146,7 +147,7 @@ func TestGarbageDropped(t *testing.T) {
 			}
 		}
 	}()
-	if err := stream(t, a, b, 500, 1000); err != nil {
+	if err := stream(a, b, 500, 1000); err != nil {
 		t.Fatalf("stream during garbage: %v", err)
 	}
 	<-sent
@@ -198,9 +199,9 @@ func TestGarbageDropped(t *testing.T) {
 	}
 
 	inv := func(l, reason string) float64 {
-		return metricValue2(t, reg, "meridian_relay_invalid_messages_total", map[string]string{"listener": l, "reason": reason})
+		return testkit.Metric(t, reg, "meridian_relay_invalid_messages_total", "listener", l, "reason", reason)
 	}
-	waitFor(t, "the datagrams counted", 10*time.Second, func() bool {
+	testkit.Eventually(t, 10*time.Second, "the datagrams counted", func() bool {
 		return inv("udp", "garbage") >= garbage && inv("udp", "oversize") >= oversize
 	})
 	if v := inv("udp", "garbage"); v != garbage {
@@ -209,8 +210,8 @@ func TestGarbageDropped(t *testing.T) {
 	if v := inv("udp", "oversize"); v != oversize {
 		t.Errorf("invalid{udp,oversize} = %v, want %d", v, oversize)
 	}
-	waitFor(t, "the frames counted", 10*time.Second, func() bool {
-		return metricValue2(t, reg, "meridian_relay_connections_closed_total", map[string]string{"listener": "tcp", "reason": closeBadFrame}) == 1
+	testkit.Eventually(t, 10*time.Second, "the frames counted", func() bool {
+		return testkit.Metric(t, reg, "meridian_relay_connections_closed_total", "listener", "tcp", "reason", closeBadFrame) == 1
 	})
 	if v := inv("tcp", "oversize"); v != 1 {
 		t.Errorf("invalid{tcp,oversize} = %v, want 1", v)
@@ -219,7 +220,7 @@ func TestGarbageDropped(t *testing.T) {
 		t.Errorf("invalid{tcp,garbage} = %v, want 2", v)
 	}
 	// Still serving both.
-	if err := stream(t, b, a, 200, 1000); err != nil {
+	if err := stream(b, a, 200, 1000); err != nil {
 		t.Fatalf("stream after garbage: %v", err)
 	}
 }

@@ -1,77 +1,13 @@
 package relay
 
 import (
-	"encoding/binary"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meridian-traffic/meridian/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// stream sends n packets of size bytes from a to b's relayed address, each
-// numbered, in windows the receiver acknowledges, and checks that b
-// receives every one in order with the right content.
-func stream(t *testing.T, from, to *turnClient, n, size int) error {
-	t.Helper()
-	// TURN drops peer data without a permission: the receiver opens one
-	// for the sender's relayed address first.
-	if err := to.client.CreatePermission(from.relayed.LocalAddr()); err != nil {
-		return fmt.Errorf("create permission: %w", err)
-	}
-	var got atomic.Int64
-	errc := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 2048)
-		for i := range n {
-			_ = to.relayed.SetReadDeadline(time.Now().Add(5 * time.Second))
-			m, _, err := to.relayed.ReadFrom(buf)
-			if err != nil {
-				errc <- fmt.Errorf("packet %d: %w", i, err)
-				return
-			}
-			if m != size {
-				errc <- fmt.Errorf("packet %d: %d bytes, want %d", i, m, size)
-				return
-			}
-			if seq := binary.BigEndian.Uint32(buf); seq != uint32(i) {
-				errc <- fmt.Errorf("packet %d arrived as number %d", i, seq)
-				return
-			}
-			for j := 4; j < m; j++ {
-				if buf[j] != byte(i+j) {
-					errc <- fmt.Errorf("packet %d: byte %d corrupted", i, j)
-					return
-				}
-			}
-			got.Add(1)
-		}
-		errc <- nil
-	}()
-	dst := to.relayed.LocalAddr()
-	pkt := make([]byte, size)
-	const window = 32
-	for i := range n {
-		binary.BigEndian.PutUint32(pkt, uint32(i))
-		for j := 4; j < size; j++ {
-			pkt[j] = byte(i + j)
-		}
-		if _, err := from.relayed.WriteTo(pkt, dst); err != nil {
-			return fmt.Errorf("send %d: %w", i, err)
-		}
-		// Keep at most a window in flight: loopback drops nothing but
-		// a full socket buffer.
-		for deadline := time.Now().Add(5 * time.Second); int64(i)-got.Load() >= window; {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("receiver stalled at %d of %d", got.Load(), n)
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-	}
-	return <-errc
-}
 
 func TestStreamBothWays(t *testing.T) {
 	const n, size = 600, 1000
@@ -92,8 +28,8 @@ func TestStreamBothWays(t *testing.T) {
 			var wg sync.WaitGroup
 			errs := make(chan error, 2)
 			wg.Add(2)
-			go func() { defer wg.Done(); errs <- stream(t, a, b, n, size) }()
-			go func() { defer wg.Done(); errs <- stream(t, b, a, n, size) }()
+			go func() { defer wg.Done(); errs <- stream(a, b, n, size) }()
+			go func() { defer wg.Done(); errs <- stream(b, a, n, size) }()
 			wg.Wait()
 			close(errs)
 			for err := range errs {
@@ -119,16 +55,17 @@ func TestStreamBothWays(t *testing.T) {
 				t.Errorf("node totals: to peer %d, to client %d; want %d", s.ToPeerBytes, s.ToClientBytes, 2*n*size)
 			}
 			for _, m := range []struct {
-				family, label, value string
-				want                 float64
+				family string
+				labels []string
+				want   float64
 			}{
-				{"meridian_relay_allocations", "", "", 2},
-				{"meridian_relay_bytes_total", "direction", "to_peer", 2 * n * size},
-				{"meridian_relay_bytes_total", "direction", "to_client", 2 * n * size},
-				{"meridian_relay_packets_total", "direction", "to_peer", 2 * n},
+				{"meridian_relay_allocations", nil, 2},
+				{"meridian_relay_bytes_total", []string{"direction", "to_peer"}, 2 * n * size},
+				{"meridian_relay_bytes_total", []string{"direction", "to_client"}, 2 * n * size},
+				{"meridian_relay_packets_total", []string{"direction", "to_peer"}, 2 * n},
 			} {
-				if got := metricValue(t, reg, m.family, m.label, m.value); got != m.want {
-					t.Errorf("%s{%s=%q} = %v, want %v", m.family, m.label, m.value, got, m.want)
+				if got := testkit.Metric(t, reg, m.family, m.labels...); got != m.want {
+					t.Errorf("%s%q = %v, want %v", m.family, m.labels, got, m.want)
 				}
 			}
 			if s.Users["customer"] != 1 || s.Users["rep"] != 1 {
@@ -138,7 +75,7 @@ func TestStreamBothWays(t *testing.T) {
 			// Ended allocations keep their accounting in the totals.
 			a.close()
 			b.close()
-			waitFor(t, "allocations to end", 5*time.Second, func() bool { return r.Stats().Allocations == 0 })
+			testkit.Eventually(t, 5*time.Second, "allocations to end", func() bool { return r.Stats().Allocations == 0 })
 			s = r.Stats()
 			if s.ToPeerBytes != 2*n*size || s.ToClientBytes != 2*n*size || s.AllocationsTotal != 2 {
 				t.Errorf("after close: to peer %d, to client %d, total %d", s.ToPeerBytes, s.ToClientBytes, s.AllocationsTotal)
@@ -152,7 +89,7 @@ func TestAllocationEndCallback(t *testing.T) {
 	startRelay(t, "127.0.0.25", Config{OnAllocationEnd: func(s AllocationStats) { ended <- s }})
 	a := mustClient(t, "udp", "127.0.0.22", "127.0.0.25:3478", "customer")
 	b := mustClient(t, "udp", "127.0.0.23", "127.0.0.25:3478", "rep")
-	if err := stream(t, a, b, 10, 100); err != nil {
+	if err := stream(a, b, 10, 100); err != nil {
 		t.Fatal(err)
 	}
 	a.close()

@@ -8,26 +8,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // updateSnapshot is a one-node site on 127.0.0.97 with the given relay
 // settings (YAML flow mapping body).
 func updateSnapshot(t *testing.T, relay string) (*cluster.Snapshot, *cluster.Node) {
 	t.Helper()
-	site, err := cluster.Parse("update.yaml", []byte(fmt.Sprintf(`site: t
-zone: support.example.com.
-masters:
-  primary: {name: m1, ipv4: 192.0.2.1, internal: "127.0.0.1:7700"}
-selection: {method: random}
-nodes:
-  - {name: a, ipv4: 127.0.0.97, internal: "127.0.0.97:7801", relay: {%s}}
-`, relay)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := &cluster.Snapshot{Format: cluster.SnapshotFormat, Site: "t", Version: 1, Config: site,
-		Nodes: []cluster.NodeState{{Name: "a", Health: cluster.Up}}}
-	return snap, site.Node("a")
+	return testSnapshot(t, fmt.Sprintf("  - {name: a, ipv4: 127.0.0.97, internal: \"127.0.0.97:7801\", relay: {%s}}\n", relay))
 }
 
 // TestLimitChangeDuringStream: a snapshot that changes only limits and
@@ -36,11 +24,7 @@ nodes:
 // allocations continue.
 func TestLimitChangeDuringStream(t *testing.T) {
 	ctx := t.Context()
-	p, err := NewPart(Config{Secrets: [][]byte{testSecret}, Registerer: prometheus.NewRegistry(), UDPSockets: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startPart(t, Config{Registerer: prometheus.NewRegistry(), UDPSockets: 2})
 	apply := func(relay string) {
 		snap, self := updateSnapshot(t, relay)
 		p.Apply(ctx, snap, self)
@@ -56,7 +40,7 @@ func TestLimitChangeDuringStream(t *testing.T) {
 	b := mustClient(t, "tcp", "127.0.0.98", server, "b")
 
 	errc := make(chan error, 1)
-	go func() { errc <- stream(t, a, b, 3000, 1000) }()
+	go func() { errc <- stream(a, b, 3000, 1000) }()
 	changes := []string{
 		ports + ", max_allocations: 50, max_allocations_per_user: 5",
 		ports + ", max_allocations: 50, allocation_bps: 50000000, node_bps: 100000000",
@@ -91,12 +75,12 @@ func TestLimitChangeDuringStream(t *testing.T) {
 	if err := p.Check(ctx); err != nil {
 		t.Errorf("check after the move: %v", err)
 	}
-	waitFor(t, "the moved listener's allocation to end", 5*time.Second, func() bool { return r.Stats().Users["b"] == 0 })
+	testkit.Eventually(t, 5*time.Second, "the moved listener's allocation to end", func() bool { return r.Stats().Users["b"] == 0 })
 	c := mustClient(t, "tcp", "127.0.0.99", "127.0.0.97:3496", "c")
-	if err := stream(t, a, c, 500, 1000); err != nil {
+	if err := stream(a, c, 500, 1000); err != nil {
 		t.Fatalf("UDP allocation after the TCP move: %v", err)
 	}
-	if err := stream(t, c, a, 500, 1000); err != nil {
+	if err := stream(c, a, 500, 1000); err != nil {
 		t.Fatalf("stream from the new TCP listener: %v", err)
 	}
 	// The UDP port moves too: its listener is replaced, the new one serves.
@@ -104,9 +88,9 @@ func TestLimitChangeDuringStream(t *testing.T) {
 	if p.Relay() != r {
 		t.Fatal("a UDP port change restarted the relay")
 	}
-	waitFor(t, "the moved UDP listener's allocation to end", 5*time.Second, func() bool { return r.Stats().Users["a"] == 0 })
+	testkit.Eventually(t, 5*time.Second, "the moved UDP listener's allocation to end", func() bool { return r.Stats().Users["a"] == 0 })
 	d := mustClient(t, "udp", "127.0.0.99", "127.0.0.97:3497", "d")
-	if err := stream(t, d, c, 300, 1000); err != nil {
+	if err := stream(d, c, 300, 1000); err != nil {
 		t.Fatalf("stream after the UDP move: %v", err)
 	}
 	if err := p.Probe(ctx); err != nil {

@@ -1,7 +1,7 @@
 // Package testkit holds the scaffolding the module's tests share: polling
 // with a bounded wait, loopback TLS certificates, a locked log buffer,
 // background runs stopped at the end of a test, free loopback ports, a
-// packet stream pump and site fixtures.
+// packet stream pump, site fixtures and a reader of Prometheus series.
 //
 // Only tests (and the lab and benchmark tools) may import it; it imports
 // no package of the module, so the tests of every package, cluster's
