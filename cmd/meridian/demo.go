@@ -10,11 +10,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
@@ -26,7 +23,7 @@ type demoNode struct{ name, listen string }
 // runDemo starts the whole system on loopback as child processes of this
 // binary: director (embedded etcd), node agents, CoreDNS with the plugin.
 // Ctrl-C stops them all and removes the temporary directory.
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
+func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	siteFile := fs.String("site", "zones/demo.yaml", "site file")
 	corefile := fs.String("corefile", "", "Corefile (default: generated for 127.0.0.1:1053)")
@@ -42,12 +39,12 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	if err := checkPorts(demoPorts(site, *corefile == "")); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "meridian-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
-	}
-	if !*keep {
-		defer os.RemoveAll(dir)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -68,42 +65,43 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	procs := &procSet{logDir: filepath.Join(dir, "logs")}
-	defer procs.stop(out)
+	procs := newSupervisor(filepath.Join(dir, "logs"), out)
+	defer func() {
+		procs.stop()
+		demoCleanup(out, dir, *keep, err != nil || procs.Failed())
+	}()
 	if err := os.MkdirAll(procs.logDir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
+	if err := procs.start("director", self, "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
 		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
-		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.logDir, err)
+	if err := procs.waitUp(ctx, "director", directorURL+"/healthz", 60*time.Second); err != nil {
+		return fmt.Errorf("demo: director did not come up: %w", err)
 	}
 	var nodes []demoNode
 	for _, n := range site.Nodes {
 		nodes = append(nodes, demoNode{n.Name, n.Internal})
-		if err := procs.start(self, "node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
+		if err := procs.start("node-"+n.Name, self, "node", "--name", n.Name, "--director", directorURL,
 			"--site", site.Name, "--psk-file", psk, "--cache", filepath.Join(dir, "node-"+n.Name),
 			"--listen", n.Internal); err != nil {
 			return err
 		}
 	}
-	if err := procs.start(self, "dns", "dns", "-conf", *corefile); err != nil {
+	if err := procs.start("dns", self, "dns", "-conf", *corefile); err != nil {
 		return err
 	}
 	for _, n := range nodes {
-		if err := waitHTTP(ctx, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
-			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.logDir, err)
+		if err := procs.waitUp(ctx, "node-"+n.name, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
+			return fmt.Errorf("demo: node %s did not come up: %w", n.name, err)
 		}
 	}
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
-	select {
-	case <-ctx.Done():
-	case name := <-procs.exited:
-		fmt.Fprintf(out, "\n%s exited; stopping (logs in %s)\n", name, procs.logDir)
-	}
+	printFailureHelp(out, site, procs)
+	procs.started()
+	<-ctx.Done()
 	return nil
 }
 
@@ -147,80 +145,6 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToke
 	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $(cat %s)\" -d '{\"address\":\"10.2.0.7\"}' %s/v1/sessions\n", clientToken, directorURL)
 	fmt.Fprintf(&b, "  bin/meridian ctl clients\n")
 	io.WriteString(out, b.String())
-}
-
-// procSet is the demo's child processes.
-type procSet struct {
-	logDir string
-	mu     sync.Mutex
-	procs  []*child
-	exited chan string
-}
-
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-}
-
-func (p *procSet) start(self, name string, args ...string) error {
-	if p.exited == nil {
-		p.exited = make(chan string, 16)
-	}
-	logf, err := os.Create(filepath.Join(p.logDir, name+".log"))
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group: the terminal's Ctrl-C reaches only the demo, which
-	// then stops the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("demo: start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-	p.mu.Lock()
-	p.procs = append(p.procs, c)
-	p.mu.Unlock()
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(c.done)
-		p.exited <- name
-	}()
-	return nil
-}
-
-// stop sends SIGTERM to every child, newest first, and SIGKILL to any still
-// running after ten seconds.
-func (p *procSet) stop(out io.Writer) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.procs) - 1; i >= 0; i-- {
-		p.procs[i].cmd.Process.Signal(syscall.SIGTERM)
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	expired := false
-	for _, c := range p.procs {
-		if !expired {
-			select {
-			case <-c.done:
-				continue
-			case <-timer.C:
-				expired = true
-			}
-		}
-		select {
-		case <-c.done:
-		default:
-			fmt.Fprintf(out, "demo: %s did not stop; killing it\n", c.name)
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
 }
 
 func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
