@@ -58,8 +58,9 @@ type BGPWithdraw struct {
 
 // Headers.
 const (
-	// HeaderAuthor names who made a config change (POST PathConfig, rollback,
-	// drain); stored with the version.
+	// HeaderAuthor named who made a change before admin tokens named their
+	// operators. Directors ignore it: the author of a change or an audit
+	// entry is the name of the admin token (PathWhoAmI).
 	HeaderAuthor = "X-Meridian-Author"
 	// HeaderReason is the operator's optional reason for an action, kept
 	// in the audit.

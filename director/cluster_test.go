@@ -62,7 +62,7 @@ func TestThreeDirectors(t *testing.T) {
 	// Changes through the followers: an apply and a drain.
 	applied := strings.Replace(site, "weight: 100", "weight: 60", 1)
 	var res api.ChangeResult
-	others[0].adminJSON(http.MethodPost, api.PathConfig, []byte(applied), &res, api.HeaderAuthor, "ops")
+	others[0].adminJSON(http.MethodPost, api.PathConfig, []byte(applied), &res, api.HeaderAuthor, "ops") // ignored: the token names the author
 	var drained api.ChangeResult
 	others[1].adminJSON(http.MethodPost, "/v1/nodes/b/drain", nil, &drained)
 
@@ -96,7 +96,7 @@ func TestThreeDirectors(t *testing.T) {
 		}
 		var hist []api.ConfigVersion
 		h.adminJSON(http.MethodGet, api.PathHistory, nil, &hist)
-		if len(hist) != 2 || hist[0].Author != "ops" {
+		if len(hist) != 2 || hist[0].Author != testOperator {
 			t.Errorf("%s history after failover: %+v", h.d.cfg.Name, hist)
 		}
 		var st api.Status

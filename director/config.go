@@ -37,9 +37,18 @@ type Config struct {
 
 	// PSK authenticates subscribers and signs snapshots. Required.
 	PSK cluster.PSK
-	// AdminToken is the bearer token of the admin API. Required; it is
-	// compared in constant time and never logged.
+	// AdminTokens are the operators' bearer tokens of the admin API, each
+	// with the operator's name: the author of the changes and audit
+	// entries made with it (see cluster.ParseTokens for the file). At
+	// least one of AdminTokens and AdminToken is required; tokens are at
+	// least 16 bytes, compared in constant time and never logged.
+	AdminTokens []cluster.NamedToken
+	// AdminToken is a single admin token, the operator "admin"; it may be
+	// given with AdminTokens or instead of them.
 	AdminToken string
+	// AuditLimit bounds the audit of operators' actions kept in the store
+	// (default 10000 newest).
+	AuditLimit int
 
 	// ClientTokens are the bearer tokens of the session API (api.PathSessions
 	// and below): one per client application (support portal, customer and
@@ -108,6 +117,7 @@ const (
 	DefaultElectionTTL  = 5
 	DefaultHeartbeatTTL = 60 * time.Second
 	DefaultHistoryLimit = 500
+	DefaultAuditLimit   = 10000
 	// DefaultSyncTimeout is how long "sync now" waits for every subscriber.
 	DefaultSyncTimeout = publish.DefaultSyncTimeout
 )
@@ -148,9 +158,7 @@ func (c *Config) validate() error {
 	if c.PSK.IsZero() {
 		errs = append(errs, errors.New("a pre-shared key is required"))
 	}
-	if c.AdminToken == "" {
-		errs = append(errs, errors.New("an admin token is required"))
-	}
+	errs = append(errs, c.adminDefaults()...)
 	if len(c.SiteData) > 0 {
 		if c.SiteFile == "" {
 			c.SiteFile = "site.yaml"
@@ -173,6 +181,9 @@ func (c *Config) validate() error {
 	}
 	if c.HistoryLimit <= 0 {
 		c.HistoryLimit = DefaultHistoryLimit
+	}
+	if c.AuditLimit <= 0 {
+		c.AuditLimit = DefaultAuditLimit
 	}
 	errs = append(errs, c.sessionDefaults()...)
 	if c.Logger == nil {

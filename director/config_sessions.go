@@ -44,11 +44,15 @@ func (c *Config) sessionDefaults() []error {
 	if c.SessionRate < 0 || math.IsNaN(c.SessionRate) || math.IsInf(c.SessionRate, 0) || c.SessionBurst < 1 {
 		errs = append(errs, errors.New("session rate limit: want a positive rate and burst"))
 	}
+	admin := map[string]string{}
+	for _, a := range c.admins() {
+		admin[a.Token] = a.Name
+	}
 	for i, t := range c.ClientTokens {
 		if strings.TrimSpace(t) == "" {
 			errs = append(errs, fmt.Errorf("client token %d is empty", i+1))
-		} else if t == c.AdminToken {
-			errs = append(errs, fmt.Errorf("client token %d equals the admin token", i+1))
+		} else if name, ok := admin[t]; ok {
+			errs = append(errs, fmt.Errorf("client token %d equals the admin token of %s", i+1, name))
 		}
 	}
 	return errs

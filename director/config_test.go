@@ -54,7 +54,7 @@ func TestConfigLifecycle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := h.admin(tt.method, tt.path, []byte(tt.body), api.HeaderFile, tt.file, api.HeaderAuthor, "alice")
+			code, body := h.admin(tt.method, tt.path, []byte(tt.body), api.HeaderFile, tt.file, api.HeaderAuthor, "mallory") // ignored: the token names the author
 			if code != tt.wantCode {
 				t.Fatalf("status %d, want %d: %s", code, tt.wantCode, body)
 			}
@@ -140,7 +140,7 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := func() Config {
-		return Config{Name: "d", Etcd: EtcdConfig{DataDir: t.TempDir()}, PSK: psk, AdminToken: "tok"}
+		return Config{Name: "d", Etcd: EtcdConfig{DataDir: t.TempDir()}, PSK: psk, AdminToken: testToken}
 	}
 	tests := []struct {
 		name   string
@@ -153,6 +153,13 @@ func TestNewValidates(t *testing.T) {
 		{"no store", func(c *Config) { c.Etcd.DataDir = "" }, "data directory or external endpoints"},
 		{"no psk", func(c *Config) { c.PSK = cluster.PSK{} }, "pre-shared key is required"},
 		{"no token", func(c *Config) { c.AdminToken = "" }, "admin token is required"},
+		{"named tokens", func(c *Config) {
+			c.AdminToken, c.AdminTokens = "", []cluster.NamedToken{{Name: "alice", Token: testToken}, {Name: "bob", Token: testToken + "-bob"}}
+		}, ""},
+		{"short token", func(c *Config) { c.AdminToken = "tok" }, "admin token of admin: token is too short: 3 bytes"},
+		{"token twice", func(c *Config) { c.AdminTokens = []cluster.NamedToken{{Name: "bob", Token: testToken}} }, "admin token of admin: same token as bob"},
+		{"name twice", func(c *Config) { c.AdminTokens = []cluster.NamedToken{{Name: "admin", Token: testToken + "-2"}} }, "admin token of admin: the name is used twice"},
+		{"unnamed token", func(c *Config) { c.AdminTokens = []cluster.NamedToken{{Token: testToken + "-2"}} }, "admin token 1 has no operator name"},
 		{"bad listen", func(c *Config) { c.Listen = "7700" }, "listen"},
 		{"cert without key", func(c *Config) { c.TLSCertFile = "c.pem" }, "both a certificate and a key"},
 		{"bad cluster state", func(c *Config) { c.Etcd.ClusterState = "old" }, "cluster state"},
@@ -170,8 +177,8 @@ func TestNewValidates(t *testing.T) {
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Errorf("err %v, want %q", err, tt.want)
 			}
-			if err != nil && strings.Contains(err.Error(), testPSK) {
-				t.Error("the error shows the PSK")
+			if err != nil && (strings.Contains(err.Error(), testPSK) || strings.Contains(err.Error(), testToken)) {
+				t.Error("the error shows a secret")
 			}
 		})
 	}

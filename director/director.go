@@ -48,7 +48,7 @@ func New(cfg Config) (*Director, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	guard, err := web.NewGuard(cfg.PSK, cfg.AdminToken, cfg.Metrics, cfg.Logger)
+	guard, err := web.NewGuard(cfg.PSK, cfg.admins(), cfg.Metrics, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (d *Director) api() *admin.API {
 		SessionRate: c.SessionRate, SessionBurst: c.SessionBurst, TURNTLS: c.TURNTLS,
 		PSK: c.PSK, Locator: c.Locator, Metrics: c.Metrics,
 	}, d.site, d.pub, d.guard, d.log)
-	return admin.New(admin.Config{Name: c.Name, Locator: c.Locator, Metrics: c.Metrics}, d.site, d.pub, d.guard, b, d.log)
+	return admin.New(admin.Config{Name: c.Name, Locator: c.Locator, Metrics: c.Metrics, AuditLimit: c.AuditLimit}, d.site, d.pub, d.guard, b, d.log)
 }
 
 // openSite finds the site, stores the initial site file if the store has

@@ -22,7 +22,9 @@ import (
 const (
 	testPSK   = "test-psk-0123456789-abcdefghij"
 	testToken = "admin-token-9f8e7d6c5b4a"
-	testSite  = "t"
+	// testOperator is the name of testToken: the author of the changes.
+	testOperator = "alice"
+	testSite     = "t"
 )
 
 // siteDown is the test site (testkit.SiteYAML) with the master and nodes
@@ -65,8 +67,8 @@ func startDirector(t testing.TB, cfg Config) *harness {
 	if cfg.PSK.IsZero() {
 		cfg.PSK = psk
 	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = testToken
+	if cfg.AdminToken == "" && len(cfg.AdminTokens) == 0 {
+		cfg.AdminTokens = []cluster.NamedToken{{Name: testOperator, Token: testToken}}
 	}
 	if cfg.ElectionTTL == 0 {
 		cfg.ElectionTTL = 2

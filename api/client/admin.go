@@ -7,18 +7,54 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/meridian-traffic/meridian/api"
 )
 
 // Admin is the operator client of one director: one method per admin
 // endpoint of package api. Non-2xx answers are *APIError values.
-type Admin struct{ bearer }
+//
+// The director records every change and action under the name of the
+// operator whose admin token the client holds (WhoAmI); the author
+// arguments of the change methods are sent as api.HeaderAuthor for
+// directors of earlier releases and are otherwise ignored.
+type Admin struct {
+	bearer
+	reason string // api.HeaderReason of every request; "" for none
+}
 
 // NewAdmin returns an operator client for the director at baseURL, using
 // the admin token. hc nil means DefaultHTTPClient().
 func NewAdmin(baseURL, token string, hc *http.Client) *Admin {
-	return &Admin{newBearer(baseURL, token, "admin token", hc)}
+	return &Admin{bearer: newBearer(baseURL, token, "admin token", hc)}
+}
+
+// WithReason returns a client that gives reason (one line) for every
+// action it asks for; the director keeps it in the audit.
+func (a *Admin) WithReason(reason string) *Admin {
+	b := *a
+	b.reason = strings.Join(strings.FieldsFunc(reason, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	return &b
+}
+
+// WhoAmI names the operator of the client's admin token.
+func (a *Admin) WhoAmI(ctx context.Context) (*api.WhoAmI, error) {
+	var out api.WhoAmI
+	return &out, a.call(ctx, http.MethodGet, api.PathWhoAmI, nil, nil, "", &out)
+}
+
+// Audit returns up to limit audit entries, newest first (limit 0: the
+// director's default).
+func (a *Admin) Audit(ctx context.Context, limit int) ([]api.AuditEntry, error) {
+	var q url.Values
+	if limit > 0 {
+		q = url.Values{"limit": {strconv.Itoa(limit)}}
+	}
+	var out []api.AuditEntry
+	return out, a.call(ctx, http.MethodGet, api.PathAudit, q, nil, "", &out)
 }
 
 // Status returns the cluster page.
@@ -41,7 +77,7 @@ func (a *Admin) GetConfig(ctx context.Context) ([]byte, error) {
 }
 
 // Apply submits a site file as a new config version. file names it in
-// validation errors (APIError.Fields); author is stored with the version.
+// validation errors (APIError.Fields).
 func (a *Admin) Apply(ctx context.Context, file string, yaml []byte, author string) (*api.ChangeResult, error) {
 	if yaml == nil {
 		yaml = []byte{}
@@ -126,6 +162,9 @@ func (a *Admin) call(ctx context.Context, method, path string, q url.Values, bod
 	h := http.Header{}
 	if author != "" {
 		h.Set(api.HeaderAuthor, author)
+	}
+	if a.reason != "" {
+		h.Set(api.HeaderReason, a.reason)
 	}
 	for _, x := range hdr {
 		for k, v := range x {

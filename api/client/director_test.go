@@ -107,7 +107,7 @@ func TestAgainstDirector(t *testing.T) {
 
 	t.Run("history and rollback", func(t *testing.T) {
 		hs, err := adm.History(ctx)
-		if err != nil || len(hs) != 2 || hs[0].Version != 2 || hs[0].Author != "tester" || hs[0].Diff == "" {
+		if err != nil || len(hs) != 2 || hs[0].Version != 2 || hs[0].Author != "admin" || hs[0].Diff == "" {
 			t.Fatalf("history %+v, %v", hs, err)
 		}
 		res, err := adm.Rollback(ctx, 1, "tester")

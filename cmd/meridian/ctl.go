@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,19 +34,46 @@ type ctlCommand func(ctx context.Context, c *ctlRun, args []string) error
 // ctlRun is what a command runs with.
 type ctlRun struct {
 	ctlGlobal
-	out    io.Writer
-	file   string // apply -f
-	author string
-	diff   bool // history --diff
-	hist   bool // sync --history
-	wait   time.Duration
-	offset string
-	reason string // bgp withdraw --reason
-	node   string // clients --node
+	out       io.Writer
+	file      string // apply -f
+	authorSet bool   // the deprecated --author was given
+	diff      bool   // history --diff
+	hist      bool   // sync --history
+	wait      time.Duration
+	offset    string
+	reason    string // the operator's reason, kept in the audit
+	node      string // clients --node
+	limit     int    // audit --limit
 }
 
+// withAuthor accepts the --author of earlier releases: the director now
+// records the name of the admin token's operator.
 func withAuthor(fs *flag.FlagSet, c *ctlRun) {
-	fs.StringVar(&c.author, "author", defaultAuthor(), "author stored with a change")
+	fs.Func("author", "deprecated and ignored: the director records the admin token's operator (ctl whoami)", func(string) error {
+		c.authorSet = true
+		return nil
+	})
+}
+
+// withReason adds --reason, the operator's reason kept in the audit.
+func withReason(fs *flag.FlagSet, c *ctlRun) {
+	fs.StringVar(&c.reason, "reason", "", "why, kept in the audit (ctl audit)")
+}
+
+// changeFlags are the flags of every command that changes something.
+func changeFlags(fs *flag.FlagSet, c *ctlRun) {
+	withAuthor(fs, c)
+	withReason(fs, c)
+}
+
+// admin is the operator client; it gives the director --reason with every
+// request.
+func (c *ctlRun) admin() (*client.Admin, error) {
+	a, err := c.ctlGlobal.admin()
+	if err != nil || c.reason == "" {
+		return a, err
+	}
+	return a.WithReason(c.reason), nil
 }
 
 func ctlTable() []ctlCmd {
@@ -56,25 +82,31 @@ func ctlTable() []ctlCmd {
 		{name: "nodes", summary: "one row per traffic node", run: ctlNodes},
 		{name: "config", summary: "print the current site file", run: ctlConfig},
 		{name: "validate", args: "FILE...", summary: "check site files offline", run: ctlValidate},
-		{name: "apply", args: "-f FILE [--author NAME]", summary: "validate and store FILE as a new config version",
+		{name: "apply", args: "-f FILE [--reason TEXT]", summary: "validate and store FILE as a new config version",
 			flags: func(fs *flag.FlagSet, c *ctlRun) {
-				withAuthor(fs, c)
+				changeFlags(fs, c)
 				fs.StringVar(&c.file, "f", "", "site file to apply")
 			}, run: ctlApply},
 		{name: "history", args: "[--diff]", summary: "config versions, newest first",
 			flags: func(fs *flag.FlagSet, c *ctlRun) { fs.BoolVar(&c.diff, "diff", false, "show each version's diff") },
 			run:   ctlHistory},
-		{name: "rollback", args: "V [--author NAME]", summary: "restore config version V as a new version", flags: withAuthor, run: ctlRollback},
-		{name: "drain", args: "NODE", summary: "stop sending new clients to NODE", flags: withAuthor, run: ctlDrain(true)},
-		{name: "undrain", args: "NODE", summary: "send new clients to NODE again", flags: withAuthor, run: ctlDrain(false)},
-		{name: "node", args: "remove NAME", summary: "drop NAME from the site; its agent stops serving", flags: withAuthor, run: ctlNode},
-		{name: "sync", args: "[--wait 5s]", summary: "make every subscriber fetch the current snapshot",
+		{name: "rollback", args: "V [--reason TEXT]", summary: "restore config version V as a new version", flags: changeFlags, run: ctlRollback},
+		{name: "drain", args: "NODE [--reason TEXT]", summary: "stop sending new clients to NODE", flags: changeFlags, run: ctlDrain(true)},
+		{name: "undrain", args: "NODE [--reason TEXT]", summary: "send new clients to NODE again", flags: changeFlags, run: ctlDrain(false)},
+		{name: "node", args: "remove NAME [--reason TEXT]", summary: "drop NAME from the site; its agent stops serving", flags: changeFlags, run: ctlNode},
+		{name: "sync", args: "[--wait 5s] [--reason TEXT]", summary: "make every subscriber fetch the current snapshot",
 			more: [][2]string{{"--history", "the cluster status history"}},
 			flags: func(fs *flag.FlagSet, c *ctlRun) {
-				withAuthor(fs, c)
+				changeFlags(fs, c)
 				fs.BoolVar(&c.hist, "history", false, "show the cluster status history instead")
 				fs.DurationVar(&c.wait, "wait", 5*time.Second, "how long the director waits for the subscribers")
 			}, run: ctlSync},
+		{name: "audit", args: "[--limit N]", summary: "who did what, when and why: every action, newest first",
+			flags: func(fs *flag.FlagSet, c *ctlRun) {
+				fs.IntVar(&c.limit, "limit", 50, "show the newest N entries")
+			},
+			run: ctlAudit},
+		{name: "whoami", summary: "the operator the admin token names", run: ctlWhoAmI},
 		{name: "explain", args: "IP [--offset +02:00]", summary: "which node the site chooses for IP, and why",
 			flags: func(fs *flag.FlagSet, c *ctlRun) {
 				fs.StringVar(&c.offset, "offset", "", "client UTC offset, e.g. +02:00")
@@ -83,11 +115,11 @@ func ctlTable() []ctlCmd {
 		{name: "bgp", summary: "anycast speakers: sessions, prefixes, last change and why",
 			more: [][2]string{
 				{"withdraw NODE [--reason TEXT]", "withdraw NODE's anycast prefixes gracefully until resumed"},
-				{"resume NODE", "let NODE announce its anycast prefixes again"},
+				{"resume NODE [--reason TEXT]", "let NODE announce its anycast prefixes again"},
 			},
 			flags: func(fs *flag.FlagSet, c *ctlRun) {
 				withAuthor(fs, c)
-				fs.StringVar(&c.reason, "reason", "", "bgp withdraw: the reason shown by ctl bgp")
+				fs.StringVar(&c.reason, "reason", "", "why, kept in the audit; for bgp withdraw also the reason ctl bgp shows")
 			}, run: ctlBGP},
 		{name: "clients", args: "[--node N]", summary: "connected clients per node and per session",
 			flags: func(fs *flag.FlagSet, c *ctlRun) { fs.StringVar(&c.node, "node", "", "show only this node") },
@@ -162,6 +194,9 @@ func runCtl(ctx context.Context, args []string, out io.Writer) error {
 	if c.timeout <= 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration", c.timeout)
 	}
+	if c.authorSet {
+		fmt.Fprintln(os.Stderr, "ctl: --author is deprecated and ignored: the director records the operator its admin token names (ctl whoami)")
+	}
 	// The director's own wait (sync) comes on top of the time to answer.
 	rctx, cancel := context.WithTimeout(ctx, c.timeout+c.wait)
 	defer cancel()
@@ -182,13 +217,6 @@ func describe(err error) error {
 		return errors.New(strings.Join(ae.Lines(), "\n"))
 	}
 	return err
-}
-
-func defaultAuthor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return envOr("USER", "ctl")
 }
 
 // wantArgs checks the number of positional arguments.
@@ -239,7 +267,7 @@ func ctlApply(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.Apply(ctx, c.file, data, c.author)
+	res, err := a.Apply(ctx, c.file, data, "")
 	if err != nil {
 		return err
 	}
@@ -285,7 +313,7 @@ func ctlRollback(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.Rollback(ctx, v, c.author)
+	res, err := a.Rollback(ctx, v, "")
 	if err != nil {
 		return err
 	}
@@ -313,7 +341,7 @@ func ctlDrain(drain bool) func(ctx context.Context, c *ctlRun, args []string) er
 		if !drain {
 			f, verb = a.Undrain, "undrained"
 		}
-		res, err := f(ctx, args[0], c.author)
+		res, err := f(ctx, args[0], "")
 		if err != nil {
 			return err
 		}
@@ -337,7 +365,7 @@ func ctlNode(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.RemoveNode(ctx, args[1], c.author)
+	res, err := a.RemoveNode(ctx, args[1], "")
 	if err != nil {
 		return err
 	}

@@ -286,3 +286,56 @@ func eventsTable(out io.Writer, evs []api.SyncEvent) error {
 	}
 	return table(out, "TIME\tSUBSCRIBER\tEVENT\tVERSION\tDURATION\tREASON", rows)
 }
+
+func ctlAudit(ctx context.Context, c *ctlRun, args []string) error {
+	if err := wantArgs(args, 0, ""); err != nil {
+		return err
+	}
+	if c.limit <= 0 {
+		return fmt.Errorf("--limit %d: want a positive number", c.limit)
+	}
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	es, err := a.Audit(ctx, c.limit)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(es)
+	}
+	return auditTable(c.out, es)
+}
+
+func auditTable(out io.Writer, es []api.AuditEntry) error {
+	rows := make([]string, 0, len(es))
+	for _, e := range es {
+		version := "-"
+		if e.Version > 0 {
+			version = fmt.Sprint(e.Version)
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s",
+			stamp(e.Time), dash(e.Who), e.Action, dash(e.Target), version, dash(e.Result), dash(e.Reason)))
+	}
+	return table(out, "TIME\tWHO\tACTION\tTARGET\tVERSION\tRESULT\tREASON", rows)
+}
+
+func ctlWhoAmI(ctx context.Context, c *ctlRun, args []string) error {
+	if err := wantArgs(args, 0, ""); err != nil {
+		return err
+	}
+	a, err := c.admin()
+	if err != nil {
+		return err
+	}
+	who, err := a.WhoAmI(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(who)
+	}
+	_, err = fmt.Fprintln(c.out, who.Name)
+	return err
+}

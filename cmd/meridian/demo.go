@@ -19,13 +19,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/internal/proc"
 )
 
 // demoNode is one traffic node of zones/demo.yaml as the demo starts it.
@@ -34,7 +32,7 @@ type demoNode struct{ name, listen string }
 // runDemo starts the whole system on loopback as child processes of this
 // binary: director (embedded etcd), node agents, CoreDNS with the plugin.
 // Ctrl-C stops them all and removes the temporary directory.
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
+func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	siteFile := fs.String("site", "zones/demo.yaml", "site file")
 	corefile := fs.String("corefile", "", "Corefile (default: generated for 127.0.0.1:1053)")
@@ -50,12 +48,12 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	if err := checkPorts(demoPorts(site, *corefile == "")); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "meridian-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
-	}
-	if !*keep {
-		defer os.RemoveAll(dir)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -76,28 +74,21 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	procs := proc.NewSet(filepath.Join(dir, "logs"))
+	procs := newSupervisor(filepath.Join(dir, "logs"), out)
 	defer func() {
-		for _, name := range procs.StopAll(10 * time.Second) {
-			fmt.Fprintf(out, "demo: %s did not stop; killed it\n", name)
-		}
+		procs.stop()
+		demoCleanup(out, dir, *keep, err != nil || procs.Failed())
 	}()
-	if err := os.MkdirAll(procs.LogDir(), 0o755); err != nil {
+	if err := os.MkdirAll(procs.logDir, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	start := func(name string, args ...string) error {
-		if err := procs.Start(name, exec.Command(self, args...)); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		return nil
-	}
-	if err := start("director", "director", "--name", site.Masters.Primary.Name,
+	if err := procs.start("director", self, "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
 		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
-		return fmt.Errorf("demo: director did not come up (see %s): %w", procs.LogDir(), err)
+	if err := procs.waitUp(ctx, "director", directorURL+"/healthz", 60*time.Second); err != nil {
+		return fmt.Errorf("demo: director did not come up: %w", err)
 	}
 	// A self-signed certificate for every node's address, so the relays
 	// serve turns: (TURN over TLS) too.
@@ -116,29 +107,27 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	var nodes []demoNode
 	for _, n := range site.Nodes {
 		nodes = append(nodes, demoNode{n.Name, n.Internal})
-		if err := start("node-"+n.Name, "node", "--name", n.Name, "--director", directorURL,
+		if err := procs.start("node-"+n.Name, self, "node", "--name", n.Name, "--director", directorURL,
 			"--site", site.Name, "--psk-file", psk, "--cache", filepath.Join(dir, "node-"+n.Name),
 			"--listen", n.Internal, "--relay-tls-cert", cert, "--relay-tls-key", key); err != nil {
 			return err
 		}
 	}
-	if err := start("dns", "dns", "-conf", *corefile); err != nil {
+	if err := procs.start("dns", self, "dns", "-conf", *corefile); err != nil {
 		return err
 	}
 	for _, n := range nodes {
-		if err := waitHTTP(ctx, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
-			return fmt.Errorf("demo: node %s did not come up (see %s): %w", n.name, procs.LogDir(), err)
+		if err := procs.waitUp(ctx, "node-"+n.name, "http://"+n.listen+"/healthz", 30*time.Second); err != nil {
+			return fmt.Errorf("demo: node %s did not come up: %w", n.name, err)
 		}
 	}
-	printDemo(out, site, directorURL, token, clientToken, nodes, procs.LogDir())
+	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
 	if k, err := readPSK(psk, false, slog.New(slog.DiscardHandler)); err == nil {
 		printTURN(out, site, string(cluster.RelaySecret(k)), cert)
 	}
-	select {
-	case <-ctx.Done():
-	case name := <-procs.Exited():
-		fmt.Fprintf(out, "\n%s exited; stopping (logs in %s)\n", name, procs.LogDir())
-	}
+	printFailureHelp(out, site, procs)
+	procs.started()
+	<-ctx.Done()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -16,6 +17,25 @@ import (
 )
 
 const envClientTokenFile = "MERIDIAN_CLIENT_TOKEN_FILE"
+
+// readAdminTokens reads the operators' admin tokens (cluster.ParseTokens):
+// a problem names the file and line, never a token.
+func readAdminTokens(file string, insecure bool, log *slog.Logger) ([]cluster.NamedToken, error) {
+	data, err := readSecretFile("admin token", file, insecure, log)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := cluster.ParseTokens(file, data)
+	if err != nil {
+		return nil, fmt.Errorf("admin tokens: %w", err)
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	log.Info("admin tokens read", "file", file, "operators", names)
+	return ts, nil
+}
 
 // runDirector is `meridian director`: flags to a director.Config, then Run
 // until ctx is done. Logs go to stdout.
@@ -35,7 +55,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		state       = fs.String("etcd-cluster-state", "new", "new, or existing when joining a running cluster")
 		siteFile    = fs.String("site", "", "site file stored as the first config version when the store is empty")
 		pskFile     = fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
-		tokenFile   = fs.String("admin-token-file", os.Getenv(envTokenFile), "file holding the admin API bearer token (env "+envTokenFile+")")
+		tokenFile   = fs.String("admin-token-file", os.Getenv(envTokenFile), "file of the operators' admin API tokens, NAME TOKEN per line, or one bare token named admin (env "+envTokenFile+")")
 		tlsCert     = fs.String("tls-cert", "", "TLS certificate file (with --tls-key: serve HTTPS)")
 		tlsKey      = fs.String("tls-key", "", "TLS key file")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
@@ -61,12 +81,9 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 	if *tokenFile == "" {
 		return errors.New("--admin-token-file is required")
 	}
-	token, err := readSecretFile("admin token", *tokenFile, *insecure, log)
+	admins, err := readAdminTokens(*tokenFile, *insecure, log)
 	if err != nil {
 		return err
-	}
-	if err := cluster.CheckToken(strings.TrimSpace(string(token))); err != nil {
-		return fmt.Errorf("admin token in %s: %w", *tokenFile, err)
 	}
 	reg := newRegistry()
 	cfg := director.Config{
@@ -75,7 +92,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		TLSCertFile: *tlsCert,
 		TLSKeyFile:  *tlsKey,
 		PSK:         psk,
-		AdminToken:  strings.TrimSpace(string(token)),
+		AdminTokens: admins,
 		ElectionTTL: *electionTTL,
 		Logger:      log,
 		Metrics:     reg,

@@ -2,12 +2,9 @@ package admin
 
 import (
 	"log/slog"
-	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director/broker"
 	"github.com/meridian-traffic/meridian/director/publish"
@@ -20,6 +17,9 @@ type Config struct {
 	Name    string                // the director, on the status page
 	Locator cluster.Locator       // places clients for explain; nil for none
 	Metrics prometheus.Registerer // served on /metrics when also a Gatherer
+	// AuditLimit bounds the audit kept in the store (default
+	// DefaultAuditLimit newest entries).
+	AuditLimit int
 }
 
 // API is the director's HTTP API: the admin API of `meridian ctl` here,
@@ -36,13 +36,8 @@ type API struct {
 
 // New returns the API of site's director.
 func New(cfg Config, site *store.Site, pub *publish.Publisher, guard *web.Guard, b *broker.Broker, log *slog.Logger) *API {
-	return &API{cfg: cfg, log: log, site: site, pub: pub, guard: guard, broker: b}
-}
-
-// author names who made a change, from HeaderAuthor.
-func author(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get(api.HeaderAuthor)); a != "" {
-		return web.Truncate(a, web.MaxIDLen)
+	if cfg.AuditLimit <= 0 {
+		cfg.AuditLimit = DefaultAuditLimit
 	}
-	return "unknown"
+	return &API{cfg: cfg, log: log, site: site, pub: pub, guard: guard, broker: b}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode"
 
 	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director/store"
@@ -19,12 +18,20 @@ import (
 const maxWithdrawBody = 4 << 10
 
 func (a *API) handleBGPWithdraw(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e := newEntry(r, api.AuditBGPWithdraw, name)
 	reason, err := withdrawReason(w, r)
 	if err != nil {
-		web.WriteError(w, http.StatusBadRequest, "bgp withdraw: "+err.Error())
+		err = fmt.Errorf("bgp withdraw: %w", err)
+		a.record(r, e, 0, err)
+		web.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := a.setWithdrawn(r.Context(), r.PathValue("name"), reason, author(r))
+	if e.Reason == "" && reason != api.DefaultWithdrawReason {
+		e.Reason = reason // the withdraw's own reason, shown by ctl bgp
+	}
+	res, err := a.setWithdrawn(r.Context(), name, reason, operator(r))
+	a.record(r, e, res.Version, err)
 	if err != nil {
 		a.changeError(w, "bgp withdraw", err)
 		return
@@ -33,7 +40,9 @@ func (a *API) handleBGPWithdraw(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleBGPResume(w http.ResponseWriter, r *http.Request) {
-	res, err := a.setWithdrawn(r.Context(), r.PathValue("name"), "", author(r))
+	name := r.PathValue("name")
+	res, err := a.setWithdrawn(r.Context(), name, "", operator(r))
+	a.record(r, newEntry(r, api.AuditBGPResume, name), res.Version, err)
 	if err != nil {
 		a.changeError(w, "bgp resume", err)
 		return
@@ -59,17 +68,10 @@ func withdrawReason(w http.ResponseWriter, r *http.Request) (string, error) {
 			reason = b.Reason
 		}
 	}
-	reason = strings.Map(func(c rune) rune {
-		if unicode.IsPrint(c) {
-			return c
-		}
-		return ' '
-	}, reason)
-	reason = strings.Join(strings.Fields(reason), " ")
-	if reason == "" {
+	if reason = cleanText(reason); reason == "" {
 		return api.DefaultWithdrawReason, nil
 	}
-	return web.Truncate(reason, web.MaxIDLen), nil
+	return reason, nil
 }
 
 // setWithdrawn withdraws a node's anycast prefixes for the operator (reason

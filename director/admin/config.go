@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,19 +21,23 @@ func (a *API) handleGetConfig(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *API) handlePostConfig(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxSiteFile))
-	if err != nil {
-		web.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("site file too large: more than the limit of %d bytes (%d KiB)", cluster.MaxSiteFile, cluster.MaxSiteFile>>10))
-		return
-	}
 	file := web.Truncate(r.Header.Get(api.HeaderFile), web.MaxIDLen)
 	if file == "" {
 		file = "site.yaml"
 	}
+	e := newEntry(r, api.AuditApply, file)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxSiteFile))
+	if err != nil {
+		msg := fmt.Sprintf("site file too large: more than the limit of %d bytes (%d KiB)", cluster.MaxSiteFile, cluster.MaxSiteFile>>10)
+		a.record(r, e, 0, errors.New(msg))
+		web.WriteError(w, http.StatusRequestEntityTooLarge, msg)
+		return
+	}
 	res, err := a.changeConfig(r.Context(), store.Change{
-		Author: author(r), Comment: "apply", File: file,
+		Author: operator(r), Comment: "apply", File: file,
 		Mutate: func(store.ConfigRecord) ([]byte, error) { return body, nil },
 	})
+	a.record(r, e, res.ConfigVersion, err)
 	if err != nil {
 		a.changeError(w, "apply", err)
 		return
@@ -50,12 +55,17 @@ func (a *API) handleHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleRollback(w http.ResponseWriter, r *http.Request) {
-	v, err := strconv.ParseUint(r.URL.Query().Get("version"), 10, 64)
+	q := r.URL.Query().Get("version")
+	e := newEntry(r, api.AuditRollback, q)
+	v, err := strconv.ParseUint(q, 10, 64)
 	if err != nil || v == 0 {
-		web.WriteError(w, http.StatusBadRequest, "version: want a config version number")
+		const msg = "version: want a config version number"
+		a.record(r, e, 0, errors.New(msg))
+		web.WriteError(w, http.StatusBadRequest, msg)
 		return
 	}
-	res, err := a.rollback(r.Context(), v, author(r))
+	res, err := a.rollback(r.Context(), v, operator(r))
+	a.record(r, e, res.ConfigVersion, err)
 	if err != nil {
 		a.changeError(w, "rollback", err)
 		return
@@ -64,11 +74,16 @@ func (a *API) handleRollback(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) handleDrain(drained bool) http.HandlerFunc {
+	action := api.AuditDrain
+	if !drained {
+		action = api.AuditUndrain
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		what := map[bool]string{true: "drain", false: "undrain"}[drained]
-		res, err := a.setDrained(r.Context(), r.PathValue("name"), drained)
+		name := r.PathValue("name")
+		res, err := a.setDrained(r.Context(), name, drained)
+		a.record(r, newEntry(r, action, name), res.Version, err)
 		if err != nil {
-			a.changeError(w, what, err)
+			a.changeError(w, action, err)
 			return
 		}
 		web.WriteJSON(w, http.StatusOK, res)
@@ -76,7 +91,9 @@ func (a *API) handleDrain(drained bool) http.HandlerFunc {
 }
 
 func (a *API) handleRemove(w http.ResponseWriter, r *http.Request) {
-	res, err := a.removeNode(r.Context(), r.PathValue("name"), author(r))
+	name := r.PathValue("name")
+	res, err := a.removeNode(r.Context(), name, operator(r))
+	a.record(r, newEntry(r, api.AuditRemove, name), res.Version, err)
 	if err != nil {
 		a.changeError(w, "remove node", err)
 		return

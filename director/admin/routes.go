@@ -40,6 +40,8 @@ func (a *API) Handler() http.Handler {
 	admin("POST "+api.PathSyncNow, a.handleSyncNow)
 	admin("GET "+api.PathSyncHistory, a.handleSyncHistory)
 	admin("GET "+api.PathExplain, a.handleExplain)
+	admin("GET "+api.PathAudit, a.handleAudit)
+	admin("GET "+api.PathWhoAmI, a.handleWhoAmI)
 	a.broker.Routes(mux)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

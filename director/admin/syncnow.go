@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/director/publish"
 	"github.com/meridian-traffic/meridian/director/web"
 )
@@ -13,16 +15,20 @@ import (
 const maxSyncTimeout = time.Minute
 
 func (a *API) handleSyncNow(w http.ResponseWriter, r *http.Request) {
+	e := newEntry(r, api.AuditSyncNow, "")
 	timeout := publish.DefaultSyncTimeout
 	if s := r.URL.Query().Get("timeout"); s != "" {
 		v, err := time.ParseDuration(s)
 		if err != nil || v <= 0 || v > maxSyncTimeout {
-			web.WriteError(w, http.StatusBadRequest, "timeout: want a duration up to 1m")
+			const msg = "timeout: want a duration up to 1m"
+			a.record(r, e, 0, errors.New(msg))
+			web.WriteError(w, http.StatusBadRequest, msg)
 			return
 		}
 		timeout = v
 	}
-	rep, err := a.pub.SyncNow(r.Context(), timeout, author(r))
+	rep, err := a.pub.SyncNow(r.Context(), timeout, operator(r))
+	a.record(r, e, rep.Version, err)
 	if err != nil {
 		web.StoreError(w, a.log, "sync now", err)
 		return

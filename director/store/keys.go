@@ -19,9 +19,10 @@ const KeyRoot = "/meridian/"
 //	sync/history/<t>-<dir>  api.SyncEvent, bounded
 //	election/...            leader election (client/v3/concurrency)
 //	sessions/<id>           a broker session, under the session's lease
+//	audit/<t>-<rand>        api.AuditEntry: operators' actions, bounded
 //
 // A snapshot is built from current, its version, nodes, masters and the
-// marker only, so heartbeats, history and sessions do not publish new
+// marker only, so heartbeats, history, audit and sessions do not publish new
 // snapshots.
 type Keys struct{ root string }
 
@@ -43,6 +44,7 @@ func (k Keys) Heartbeat(name string) string {
 	return k.Heartbeats() + name
 }
 func (k Keys) Marker() string   { return k.root + "sync/marker" }
+func (k Keys) Audit() string    { return k.root + "audit/" }
 func (k Keys) History() string  { return k.root + "sync/history/" }
 func (k Keys) Election() string { return k.root + "election" }
 

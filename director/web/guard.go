@@ -38,19 +38,20 @@ const (
 type Guard struct {
 	auth      *cluster.RequestAuth
 	nonces    *nonceCache
-	adminHash [sha256.Size]byte
+	operators []adminToken
 	refused   *prometheus.CounterVec // by reason
 	subs      *refusals              // refused subscribers, by claimed id
 	log       *slog.Logger
 }
 
-// NewGuard checks requests signed with psk and admin requests bearing
-// adminToken, and registers the refusal counter with reg.
-func NewGuard(psk cluster.PSK, adminToken string, reg prometheus.Registerer, log *slog.Logger) (*Guard, error) {
+// NewGuard checks requests signed with psk and admin requests bearing one
+// of the operators' admin tokens, and registers the refusal counter with
+// reg.
+func NewGuard(psk cluster.PSK, admins []cluster.NamedToken, reg prometheus.Registerer, log *slog.Logger) (*Guard, error) {
 	g := &Guard{
 		auth:      cluster.NewRequestAuth(psk),
 		nonces:    newNonceCache(2*authWindow+time.Second, maxNonces),
-		adminHash: sha256.Sum256([]byte(adminToken)),
+		operators: hashAdmins(admins),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_director_auth_refused_total",
 			Help: "Requests refused by authentication, by reason.",
@@ -113,19 +114,29 @@ func (g *Guard) WithPSK(h PSKHandler) http.HandlerFunc {
 	}
 }
 
-// WithAdmin checks the bearer token in constant time. Both sides are
-// hashed first so that the comparison does not leak the token's length.
+// WithAdmin checks the bearer token in constant time against every
+// operator's token: both sides are hashed first so that the comparison
+// does not leak a token's length, and every token is compared so that the
+// time does not tell which one matched. The handler's context names the
+// operator (Operator).
 func (g *Guard) WithAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		got := sha256.Sum256([]byte(tok))
-		if !ok || subtle.ConstantTimeCompare(got[:], g.adminHash[:]) != 1 {
+		name := ""
+		for _, a := range g.operators {
+			if subtle.ConstantTimeCompare(got[:], a.hash[:]) == 1 {
+				name = a.name
+			}
+		}
+		if !ok || name == "" {
 			g.refuse(w, r, RefusedToken)
 			return
 		}
+		ctx := withOperator(r.Context(), name)
 		// A member cut off from its cluster fails store calls at once
 		// instead of holding the operator until a timeout.
-		h(w, r.WithContext(clientv3.WithRequireLeader(r.Context())))
+		h(w, r.WithContext(clientv3.WithRequireLeader(ctx)))
 	}
 }
 
