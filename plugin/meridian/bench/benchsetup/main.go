@@ -1,40 +1,49 @@
-// Command benchsetup prepares the three servers of `make bench-dns`: a
-// signed snapshot of the site with every node up, cached where the
-// meridian plugin loads it at start (so the benchmark measures answering,
-// not syncing), a small GeoIP City database placing the benchmark's ECS
-// network, the zone the file plugin serves with the same records, and the
-// three Corefiles.
+// Command benchsetup prepares the servers of `make bench-dns`: a signed
+// snapshot of the site with every node up, cached where the meridian
+// plugin loads it at start (so the benchmark measures answering, not
+// syncing), the zone the file plugin serves with the same record, the
+// three Corefiles, and the dnsperf query files in its binary input format
+// (-B): one without ECS and one with many client subnets.
 package main
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/geoip/geoiptest"
+	"github.com/meridian-traffic/meridian/geoip"
 )
 
 func main() {
-	site := flag.String("site", "zones/example.yaml", "site file")
+	site := flag.String("site", "plugin/meridian/bench/site.yaml", "site file")
 	out := flag.String("out", "", "directory to write into")
-	ecs := flag.String("ecs", "203.0.113.0/24", "the ECS network of the queries")
-	lat := flag.Float64("lat", 48.85, "latitude of the ECS network")
-	lon := flag.Float64("lon", 2.35, "longitude of the ECS network")
+	city := flag.String("geoip", "", "GeoIP City database (.mmdb) the meridian server reads")
 	port := flag.Int("port", 1153, "first port; the three servers use port, port+1, port+2")
+	subnets := flag.Int("subnets", 10000, "client subnets of the ECS query file")
+	seed := flag.Uint64("seed", 1, "seed of the client subnets")
 	flag.Parse()
-	if err := run(*site, *out, *ecs, *lat, *lon, *port); err != nil {
+	if err := run(*site, *out, *city, *port, *subnets, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "benchsetup:", err)
 		os.Exit(1)
 	}
 }
 
-func run(siteFile, out, ecs string, lat, lon float64, port int) error {
-	if out == "" {
-		return fmt.Errorf("-out is required")
+func run(siteFile, out, city string, port, subnets int, seed uint64) error {
+	if out == "" || city == "" {
+		return fmt.Errorf("-out and -geoip are required")
+	}
+	city, err := filepath.Abs(city)
+	if err != nil {
+		return err
 	}
 	data, err := os.ReadFile(siteFile)
 	if err != nil {
@@ -43,10 +52,6 @@ func run(siteFile, out, ecs string, lat, lon float64, port int) error {
 	s, err := cluster.Parse(siteFile, data)
 	if err != nil {
 		return err
-	}
-	network, err := netip.ParsePrefix(ecs)
-	if err != nil {
-		return fmt.Errorf("-ecs: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(out, "cache"), 0o700); err != nil {
 		return err
@@ -77,17 +82,20 @@ func run(siteFile, out, ecs string, lat, lon float64, port int) error {
 		return err
 	}
 
-	if err := writeCity(filepath.Join(out, "city.mmdb"), network, lat, lon); err != nil {
+	db, err := geoip.Open(city)
+	if err != nil {
 		return err
 	}
+	defer db.Close()
+	eng := cluster.NewEngine(snap, db)
 
-	// The file plugin's zone: the answer meridian gives for the ECS
-	// network (the nearest node), same name, same TTL.
+	// The file plugin's zone: the answer meridian gives a query without
+	// ECS from the benchmark's source address, same name, same TTL.
 	var d cluster.Decision
-	eng := cluster.NewEngine(snap, pointLocator{network, cluster.Location{Lat: lat, Lon: lon}})
-	eng.Select(cluster.Query{Client: network.Addr(), SourceBits: network.Bits(), Now: time.Now()}, &d)
+	src := netip.MustParseAddr("127.0.0.1")
+	eng.Select(cluster.Query{Client: src, SourceBits: 32, Now: time.Now()}, &d)
 	if d.N == 0 {
-		return fmt.Errorf("the engine chose no node for %s", network)
+		return fmt.Errorf("the engine chose no node for %s", src)
 	}
 	zone := fmt.Sprintf(`$ORIGIN %[1]s
 @ 30 IN SOA %[2]s %[3]s 1 3600 600 86400 30
@@ -109,7 +117,7 @@ func run(siteFile, out, ecs string, lat, lon float64, port int) error {
         site %s
     }
 }
-`, s.Zone, port, filepath.Join(out, "psk"), filepath.Join(out, "cache"), filepath.Join(out, "city.mmdb"), s.Name),
+`, s.Zone, port, filepath.Join(out, "psk"), filepath.Join(out, "cache"), city, s.Name),
 		"Corefile.file": fmt.Sprintf(`%s:%d {
     bind 127.0.0.1
     file %s
@@ -126,26 +134,83 @@ func run(siteFile, out, ecs string, lat, lon float64, port int) error {
 			return err
 		}
 	}
-	fmt.Printf("%s %s %s\n", s.TrafficHostname, d.Nodes[0].Name, d.Nodes[0].IPv4)
+
+	// Query files. Every query asks A for the traffic hostname with EDNS
+	// (a 1232-byte buffer, as resolvers send); the ECS file adds a
+	// different client subnet to each query.
+	qname := dns.Fqdn(s.TrafficHostname)
+	if err := writeQueries(filepath.Join(out, "queries.noecs"), []*dns.Msg{query(qname, nil)}); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x6d657269))
+	located := 0
+	var qs []*dns.Msg
+	for range subnets {
+		p := clientSubnet(rng)
+		if l, ok := db.Locate(p.Addr()); ok && l.Network.IsValid() {
+			located++
+		}
+		qs = append(qs, query(qname, &p))
+	}
+	if err := writeQueries(filepath.Join(out, "queries.ecs"), qs); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "benchsetup: %d client subnets, %d located by the GeoIP database\n", subnets, located)
+	fmt.Printf("%s %s %s\n", qname, d.Nodes[0].Name, d.Nodes[0].IPv4)
 	return nil
 }
 
-// pointLocator places one network; it picks the node the file zone holds.
-type pointLocator struct {
-	net netip.Prefix
-	loc cluster.Location
-}
-
-func (p pointLocator) Locate(a netip.Addr) (cluster.Location, bool) {
-	if !p.net.Contains(a) {
-		return cluster.Location{}, false
+// clientSubnet returns a random client network as resolvers send it: an
+// IPv4 /24 of the unicast space (nine in ten) or an IPv6 /56 of the
+// allocated 2000::/4 space.
+func clientSubnet(rng *rand.Rand) netip.Prefix {
+	if rng.IntN(10) > 0 {
+		for {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], rng.Uint32())
+			a := netip.AddrFrom4(b)
+			if b[0] == 0 || b[0] == 10 || b[0] == 127 || b[0] >= 224 || a.IsPrivate() {
+				continue
+			}
+			return netip.PrefixFrom(a, 24).Masked()
+		}
 	}
-	l := p.loc
-	l.Network = p.net
-	return l, true
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], 0x2000_0000_0000_0000|rng.Uint64()>>4)
+	return netip.PrefixFrom(netip.AddrFrom16(b), 56).Masked()
 }
 
-// writeCity writes a City database with one located network.
-func writeCity(path string, network netip.Prefix, lat, lon float64) error {
-	return geoiptest.Write(path, []geoiptest.Entry{{Network: network.String(), Lat: lat, Lon: lon}})
+// query returns an A query for name with EDNS, and an ECS option for
+// subnet when it is not nil.
+func query(name string, subnet *netip.Prefix) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.RecursionDesired = false
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(1232)
+	if subnet != nil {
+		e := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, SourceNetmask: uint8(subnet.Bits()), Address: net.IP(subnet.Addr().AsSlice())}
+		e.Family = 1
+		if subnet.Addr().Is6() {
+			e.Family = 2
+		}
+		o.Option = append(o.Option, e)
+	}
+	m.Extra = append(m.Extra, o)
+	return m
+}
+
+// writeQueries writes messages in dnsperf's binary input format: each one
+// preceded by its length, as on a DNS TCP stream.
+func writeQueries(path string, qs []*dns.Msg) error {
+	var buf []byte
+	for _, q := range qs {
+		b, err := q.Pack()
+		if err != nil {
+			return err
+		}
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(b)))
+		buf = append(buf, b...)
+	}
+	return os.WriteFile(path, buf, 0o600)
 }
