@@ -108,7 +108,7 @@ func (c *Console) configSubmit(w http.ResponseWriter, r *http.Request, s *sessio
 	if _, err := cluster.Parse(name, data); err != nil {
 		b.setProblems(err)
 		p.Error = fmt.Sprintf("%s: %s; nothing was applied.", name, problemCount(b.Problems))
-		c.finishConfig(w, r, s, p, b, http.StatusUnprocessableEntity)
+		c.finishConfig(w, r, s, p, b, http.StatusOK)
 		return
 	}
 	b.Valid = true

@@ -98,7 +98,8 @@ func startEnv(t *testing.T, n int) *env {
 				st := sub.Stats()
 				sub.SendHeartbeat(ctx, &api.Heartbeat{
 					Node: name, Version: st.Version, Uptime: api.Duration(time.Hour), Clients: 3 * i,
-					Relay: &api.RelayStats{Allocations: 2 * i, BytesIn: 1 << 20, BytesOut: 3 << 20},
+					Relay:      &api.RelayStats{Allocations: 2 * i, BytesIn: 1 << 20, BytesOut: 3 << 20},
+					BGP:        []api.BGPPeer{{Neighbor: "192.0.2.254", State: "established", Since: time.Now().Add(-time.Hour)}},
 					RelayUsers: []api.RelayUser{{User: fmt.Sprintf("%032x/customer", i+1), Allocations: 1, Since: time.Now(), ToPeerBytes: 40 << 10, ToClientBytes: 90 << 10}},
 				})
 				select {

@@ -97,11 +97,11 @@ type nodeRow struct {
 	BGPTotal    int
 	Prefixes    []string
 	Served      uint64
-	Behind      bool // holds an older snapshot than the director serves
+	Behind      bool // lags: holds an older snapshot than the director serves for too long
 	HasBeat     bool
 }
 
-func newRow(n api.NodeStatus, current uint64) nodeRow {
+func newRow(n api.NodeStatus, lagging bool) nodeRow {
 	r := nodeRow{NodeStatus: n, ID: elementID(n.Name)}
 	if hb := n.Heartbeat; hb != nil {
 		r.HasBeat = true
@@ -116,8 +116,8 @@ func newRow(n api.NodeStatus, current uint64) nodeRow {
 			}
 		}
 		r.Served = hb.Version
-		r.Behind = hb.Version < current
 	}
+	r.Behind = lagging
 	for _, p := range n.Announcing {
 		r.Prefixes = append(r.Prefixes, p.String())
 	}
@@ -267,8 +267,16 @@ func (c *Console) nodes(r *http.Request, s *session, p *pageData) error {
 	b.Total = len(st.Nodes)
 	rows := make([]nodeRow, 0, len(st.Nodes))
 	regions := map[string]bool{}
+	// A node lags as the director's subscriber registry says, the same
+	// verdict as on the overview and in `ctl status`.
+	lagging := map[string]bool{}
+	for _, sub := range st.Subscribers {
+		if sub.Kind == api.KindNode && sub.Lagging {
+			lagging[sub.ID] = true
+		}
+	}
 	for _, n := range st.Nodes {
-		row := newRow(n, st.Version)
+		row := newRow(n, lagging[n.Name])
 		if n.Region != "" && !regions[n.Region] {
 			regions[n.Region] = true
 			b.Regions = append(b.Regions, n.Region)
