@@ -156,6 +156,24 @@ func TestSecurity(t *testing.T) {
 		t.Error("no message after the drain")
 	}
 
+	// Remove n2, confirmed with a reason: a new config version without it.
+	resp, _ = fetch(t, hc, "POST", base+"/nodes/n2/remove", url.Values{"csrf": {csrf}, "reason": {"decommissioned"}, "back": {"/nodes?region=us-east"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/nodes?region=us-east" {
+		t.Errorf("remove: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if st, err := e.admin.Status(context.Background()); err != nil || len(st.Nodes) != 1 || st.ConfigVersion != 2 {
+		t.Errorf("after removing n2: %v", err)
+	}
+	_, page = fetch(t, hc, "GET", base+"/config", nil)
+	if !strings.Contains(page, "console/admin") {
+		t.Error("the config history does not name the console's operator")
+	}
+	// An unknown node's drain fails with the admin API's answer.
+	fetch(t, hc, "POST", base+"/nodes/nope/drain", url.Values{"csrf": {csrf}, "reason": {"x"}})
+	if _, page = fetch(t, hc, "GET", base+"/nodes", nil); !strings.Contains(page, "Failed: ") || !strings.Contains(page, "404") {
+		t.Error("no failure message for an unknown node")
+	}
+
 	// Logout: every page redirects to the login form again.
 	resp, _ = fetch(t, hc, "POST", base+"/logout", url.Values{"csrf": {csrf}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {

@@ -242,6 +242,15 @@ func (c *Console) post(f func(w http.ResponseWriter, r *http.Request, s *session
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
+		if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				http.Error(w, fmt.Sprintf("the form is larger than %d KiB", maxForm>>10), http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "the form could not be read", http.StatusBadRequest)
+			return
+		}
 		if !csrfOK(r, s.csrf) {
 			c.log.Warn("console form refused: bad CSRF token or origin", "path", r.URL.Path, "remote", r.RemoteAddr)
 			http.Error(w, "forbidden: the form is stale or from elsewhere; reload the page", http.StatusForbidden)

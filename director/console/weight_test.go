@@ -159,3 +159,80 @@ func TestNodeQuery(t *testing.T) {
 		t.Error("localPath")
 	}
 }
+
+func TestSessionTable(t *testing.T) {
+	now := time.Now()
+	tab := newSessions(3)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, tab.add(&session{created: now.Add(time.Duration(i) * time.Second), expires: now.Add(time.Hour)}, now))
+	}
+	if n := tab.len(); n != 3 {
+		t.Errorf("%d sessions, want the bound 3", n)
+	}
+	if tab.get(ids[0], now) != nil || tab.get(ids[1], now) != nil || tab.get(ids[4], now) == nil {
+		t.Error("a full table did not drop the oldest sessions")
+	}
+	if tab.get(ids[4], now.Add(2*time.Hour)) != nil {
+		t.Error("an expired session is live")
+	}
+	if tab.get("", now) != nil || tab.get("forged", now) != nil {
+		t.Error("unknown cookie values find a session")
+	}
+}
+
+// TestTLSCookie: under TLS the session cookie is Secure, and a login
+// ends after SessionTTL.
+func TestTLSCookie(t *testing.T) {
+	c := New(Config{API: fakeAPI(1), SessionTTL: 2 * time.Second})
+	srv := httptest.NewTLSServer(c)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	hc := srv.Client()
+	hc.Jar = jar
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	_, page := get(t, hc, srv.URL+"/login")
+	resp, err := hc.PostForm(srv.URL+"/login", url.Values{"csrf": {formValue(t, page, "csrf")}, "token": {fakeToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, x := range resp.Cookies() {
+		if x.Name == sessionCookie {
+			ck = x
+		}
+	}
+	if ck == nil || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.MaxAge != 2 {
+		t.Fatalf("session cookie under TLS: %+v", ck)
+	}
+	if code, _ := get(t, hc, srv.URL+"/nodes"); code != http.StatusOK {
+		t.Errorf("nodes after login: %d", code)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if code, _ := get(t, hc, srv.URL+"/nodes"); code != http.StatusSeeOther {
+		t.Errorf("nodes after the session's end: %d, want a redirect to the login", code)
+	}
+}
+
+// TestLoginLimit: a source address that keeps failing is held off.
+func TestLoginLimit(t *testing.T) {
+	c := New(Config{API: fakeAPI(1)})
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	codes := map[int]int{}
+	for range loginBurst + 2 {
+		_, page := get(t, hc, srv.URL+"/login")
+		resp, err := hc.PostForm(srv.URL+"/login", url.Values{"csrf": {formValue(t, page, "csrf")}, "token": {"wrong-token-0123456789"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusUnauthorized] != loginBurst || codes[http.StatusTooManyRequests] != 2 {
+		t.Errorf("answers to %d wrong tokens: %v", loginBurst+2, codes)
+	}
+}
