@@ -97,7 +97,9 @@ func TestBrowser(t *testing.T) {
 	type step = chromedp.Action[chromedp.Void]
 	run := func(what string, steps ...step) {
 		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
@@ -219,7 +221,8 @@ func TestBrowser(t *testing.T) {
 	if text = textOf("p.flash"); !strings.Contains(text, "as config version 2") {
 		t.Fatalf("apply: %q", text)
 	}
-	run("history", chromedp.Click(css("#version-1 summary")), chromedp.WaitVisible(css("#rollback-1")), shot("config"))
+	run("history", chromedp.Click(css("#version-1 summary")), chromedp.WaitVisible(css("#rollback-1")),
+		chromedp.ScrollIntoView(css("#h-history")), shot("config"))
 	run("rollback",
 		chromedp.Click(css("#rollback-1")),
 		chromedp.WaitVisible(css("#reason")),

@@ -93,6 +93,16 @@ var funcs = template.FuncMap{
 	"health": func(h cluster.Health) string { return string(h) },
 	"add":    func(a, b int) int { return a + b },
 	"fresh":  heartbeatFresh,
+	"dur": func(d cluster.Duration) string {
+		x := d.D()
+		switch {
+		case x >= time.Second:
+			x = x.Round(10 * time.Millisecond)
+		case x >= time.Millisecond:
+			x = x.Round(100 * time.Microsecond)
+		}
+		return x.String()
+	},
 }
 
 // ago is a short relative time for tables: "4s ago", "3m ago", "2h ago".

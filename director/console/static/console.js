@@ -27,9 +27,16 @@
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var focused = document.activeElement && document.activeElement.id;
+        // Keep what the reader opened or closed.
+        var opened = {};
+        document.querySelectorAll("[data-live] details[id]").forEach(function (d) { opened[d.id] = d.open; });
         parts.forEach(function (el) {
           var fresh = el.id && doc.getElementById(el.id);
           if (fresh) el.replaceChildren.apply(el, Array.from(fresh.childNodes).map(function (n) { return document.adoptNode(n); }));
+        });
+        Object.keys(opened).forEach(function (id) {
+          var d = document.getElementById(id);
+          if (d) d.open = opened[id];
         });
         if (focused && document.activeElement === document.body) {
           var f = document.getElementById(focused);
