@@ -156,6 +156,19 @@ func TestSecurity(t *testing.T) {
 		t.Error("no message after the drain")
 	}
 
+	// The anycast withdraw keeps the operator's reason, until resumed.
+	fetch(t, hc, "POST", base+"/nodes/n1/withdraw", url.Values{"csrf": {csrf}, "reason": {"link flapping"}})
+	if st, err := e.admin.Status(context.Background()); err != nil || st.Nodes[0].Withdrawn != "link flapping" {
+		t.Errorf("withdraw: %+v %v", st.Nodes[0].NodeState, err)
+	}
+	if _, page = fetch(t, hc, "GET", base+"/nodes", nil); !strings.Contains(page, "anycast withdrawn: link flapping") || !strings.Contains(page, `id="resume-n1"`) {
+		t.Error("the nodes page does not show the withdraw")
+	}
+	fetch(t, hc, "POST", base+"/nodes/n1/resume", url.Values{"csrf": {csrf}, "reason": {"stable again"}})
+	if st, err := e.admin.Status(context.Background()); err != nil || st.Nodes[0].Withdrawn != "" {
+		t.Errorf("resume: %v", err)
+	}
+
 	// Remove n2, confirmed with a reason: a new config version without it.
 	resp, _ = fetch(t, hc, "POST", base+"/nodes/n2/remove", url.Values{"csrf": {csrf}, "reason": {"decommissioned"}, "back": {"/nodes?region=us-east"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/nodes?region=us-east" {
