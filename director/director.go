@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-traffic/meridian/director/admin"
 	"github.com/meridian-traffic/meridian/director/broker"
 	"github.com/meridian-traffic/meridian/director/checks"
+	"github.com/meridian-traffic/meridian/director/console"
 	"github.com/meridian-traffic/meridian/director/publish"
 	"github.com/meridian-traffic/meridian/director/store"
 	"github.com/meridian-traffic/meridian/director/web"
@@ -130,12 +131,15 @@ func (d *Director) Run(ctx context.Context) error {
 	chk := checks.New(checks.Config{Name: d.cfg.Name, ElectionTTL: d.cfg.ElectionTTL, TURNProbe: d.cfg.TURNProbe},
 		d.site, d.pub, d.checkMet, d.log)
 	d.checker.Store(chk)
+	apiHandler := d.api().Handler()
+	con := console.New(console.Config{API: apiHandler, Versions: d.versions, Logger: d.log})
 	srv := &http.Server{
-		Handler:           d.api().Handler(),
+		Handler:           con.Mount(apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(con.Close)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -178,6 +182,16 @@ func (d *Director) api() *admin.API {
 		PSK: c.PSK, Locator: c.Locator, Metrics: c.Metrics,
 	}, d.site, d.pub, d.guard, d.log)
 	return admin.New(admin.Config{Name: c.Name, Locator: c.Locator, Metrics: c.Metrics, AuditLimit: c.AuditLimit}, d.site, d.pub, d.guard, b, d.log)
+}
+
+// versions waits for a snapshot newer than after and returns its version:
+// the console's live updates.
+func (d *Director) versions(ctx context.Context, after uint64) (uint64, error) {
+	p, err := d.pub.WaitVersion(ctx, after+1)
+	if err != nil {
+		return 0, err
+	}
+	return p.Snap.Version, nil
 }
 
 // openSite finds the site, stores the initial site file if the store has

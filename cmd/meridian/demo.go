@@ -152,6 +152,7 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToke
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeridian is running on loopback (Ctrl-C stops everything).\n\n")
 	fmt.Fprintf(&b, "  director   %s   admin token in %s\n", directorURL, token)
+	fmt.Fprintf(&b, "  console    %s/   log in with the admin token in %s\n", directorURL, token)
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "  node       %-12s http://%s/healthz\n", n.name, n.listen)
 	}
