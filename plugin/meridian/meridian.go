@@ -31,6 +31,7 @@ type Meridian struct {
 	view     atomic.Pointer[view]
 	decs     sync.Pool // *cluster.Decision, so that a query allocates none
 	counters atomic.Pointer[counters]
+	wire     *wireCache // packed answers; nil answers every query by packing
 	run      runner
 }
 
@@ -42,6 +43,7 @@ func New(cfg Config) *Meridian {
 		m.zones = append(m.zones, strings.ToLower(dns.Fqdn(z)))
 	}
 	m.decs.New = func() any { return new(cluster.Decision) }
+	m.wire = newWireCache()
 	return m
 }
 
@@ -88,6 +90,9 @@ func (m *Meridian) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	o, ours := v.lookup(qname)
 	if !ours && m.fall.Through(qname) {
 		return plugin.NextOrFailure(m.Name(), m.Next, ctx, w, r)
+	}
+	if m.serveWire(w, r, v, o, qname, qtype, c, server) {
+		return dns.RcodeSuccess, nil
 	}
 	a := reply(r)
 	rule, scope := m.answer(v, o, qtype, c, a, server)
