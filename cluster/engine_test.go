@@ -559,3 +559,39 @@ func TestPoolRuleNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSteady: a timezone decision holds between the zone transitions
+// around it (the nearest of the node zones' and the client's), and is
+// the same at every instant in between; other decisions hold for ever.
+func TestSteady(t *testing.T) {
+	site := tsite(MethodTimezone, 1,
+		tnode("ber", zone("Europe/Berlin")),
+		tnode("lon", zone("Europe/London")),
+		tnode("nyc", zone("America/New_York")),
+	)
+	e := NewEngine(tsnap(site), geoLocator)
+	eu := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)             // EU summer time starts
+	us := time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC)              // US summer time starts
+	for _, client := range []string{"192.0.2.1", "198.51.100.7"} { // offset given; GeoIP Paris
+		qu := q(client)
+		qu.Now = eu.Add(-time.Minute)
+		if client == "192.0.2.1" {
+			qu.Offset, qu.HasOffset = time.Hour, true
+		}
+		d := selectOne(e, qu)
+		from, until := e.Steady(qu, d)
+		mustEqual(t, client+" from", from, us)
+		mustEqual(t, client+" until", until, eu)
+		for _, at := range []time.Time{from, from.Add(time.Hour), until.Add(-time.Nanosecond)} {
+			qa := qu
+			qa.Now = at
+			mustEqual(t, client+" node at "+at.String(), names(selectOne(e, qa))[0], names(d)[0])
+		}
+	}
+	g := NewEngine(tsnap(tsite(MethodGeo, 1, tnode("ber", zone("Europe/Berlin")), tnode("nyc", zone("America/New_York")))), geoLocator)
+	qu := q("198.51.100.7")
+	d := selectOne(g, qu)
+	if from, until := g.Steady(qu, d); !from.IsZero() || !until.IsZero() {
+		t.Errorf("geo decision steady in [%v, %v), want for ever", from, until)
+	}
+}

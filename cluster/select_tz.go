@@ -133,3 +133,32 @@ func lenMap(m *map[string]*time.Location) int {
 	}
 	return len(*m)
 }
+
+// Steady returns the interval around q.Now in which the decision d, made
+// for q, stays the same for q at any other instant: [from, until), zero
+// for an unbounded end. Only timezone decisions depend on the time, through
+// the UTC offsets of the client's zone and of the node zones, which change
+// only at their transitions; every other decision is steady for ever.
+func (e *Engine) Steady(q Query, d *Decision) (from, until time.Time) {
+	if e.tz == nil || d.Rule != RuleTimezone && d.Then != RuleTimezone {
+		return from, until
+	}
+	bound := func(loc *time.Location) {
+		s, u := q.Now.In(loc).ZoneBounds()
+		if !s.IsZero() && (from.IsZero() || s.After(from)) {
+			from = s.UTC()
+		}
+		if !u.IsZero() && (until.IsZero() || u.Before(until)) {
+			until = u.UTC()
+		}
+	}
+	for i := range e.tz.zones {
+		bound(e.tz.zones[i].loc)
+	}
+	if !q.HasOffset && d.Located {
+		if z := e.zones.get(d.Location.TimeZone); z != nil {
+			bound(z)
+		}
+	}
+	return from, until
+}

@@ -3,6 +3,7 @@ package meridian
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -30,8 +31,9 @@ import (
 // after it), the lower-case name, the type, and for the traffic hostname's
 // addresses the client network exactly as the engine reads it (the masked
 // address and its source prefix length). The answer for a client network
-// is a function of those alone; decisions that also depend on the time
-// (time zone offsets) and explain answers are not cached.
+// is a function of those alone, and of the time for timezone decisions,
+// which are kept only until the next UTC offset change of a zone they read
+// (cluster.Engine.Steady). Explain answers are not cached.
 //
 // The table is direct-mapped with two slots per key: a collision replaces
 // an entry, memory stays bounded whatever the clients.
@@ -45,9 +47,10 @@ const (
 )
 
 type wireCache struct {
-	seed  maphash.Seed
-	slots [wireSlots]atomic.Pointer[wireEntry]
-	bufs  sync.Pool // *[]byte
+	seed     maphash.Seed
+	slots    [wireSlots]atomic.Pointer[wireEntry]
+	bufs     sync.Pool                  // *[]byte
+	failOpen atomic.Pointer[counterRef] // the first server's fail-open counter
 }
 
 func newWireCache() *wireCache {
@@ -68,6 +71,12 @@ type wireEntry struct {
 	rcode int
 	rule  rule
 	scope int // the ECS scope of the answer
+
+	// A timezone decision holds in [from, until) (Unix nanoseconds of
+	// the wall clock, as the engine reads it); timed is false for every
+	// other answer, which holds for the whole view.
+	timed       bool
+	from, until int64
 
 	// The traffic answer's metrics, replayed on each hit.
 	failOpen bool
@@ -95,6 +104,11 @@ func (c *wireCache) get(v *view, name string, qtype uint16, addr netip.Addr, bit
 	for i := range uint64(2) {
 		e := c.slots[s|i].Load()
 		if e != nil && e.v == v && e.qtype == qtype && e.bits == bits && e.addr == addr && e.name == name {
+			if e.timed {
+				if now := time.Now().UnixNano(); now < e.from || now >= e.until {
+					return nil
+				}
+			}
 			return e
 		}
 	}
@@ -103,8 +117,16 @@ func (c *wireCache) get(v *view, name string, qtype uint16, addr netip.Addr, bit
 
 func (c *wireCache) put(e *wireEntry) {
 	s := c.slot(e.v, e.name, e.qtype, e.addr, e.bits)
-	// The first slot that is empty or holds an older view's entry, else
-	// the second (the first keeps the older, longer-lived entry).
+	// The slot of the same key (an expired entry), else the first that is
+	// empty or holds an older view's entry, else the second (the first
+	// keeps the older, longer-lived entry).
+	for i := range uint64(2) {
+		if old := c.slots[s|i].Load(); old != nil && old.v == e.v && old.qtype == e.qtype &&
+			old.bits == e.bits && old.addr == e.addr && old.name == e.name {
+			c.slots[s|i].Store(e)
+			return
+		}
+	}
 	for i := range uint64(2) {
 		if old := c.slots[s|i].Load(); old == nil || old.v != e.v {
 			c.slots[s|i].Store(e)
@@ -187,7 +209,7 @@ func (m *Meridian) serveWire(w dns.ResponseWriter, r *dns.Msg, v *view, o *owned
 		}
 		m.countRequest(server, qtype, e.rule)
 		if e.failOpen {
-			failOpenCount.WithLabelValues(server).Inc()
+			m.countFailOpen(server)
 		}
 		for i, n := range e.nodes {
 			m.countAnswer(server, e.rrs[i], n.Name)
@@ -196,10 +218,11 @@ func (m *Meridian) serveWire(w dns.ResponseWriter, r *dns.Msg, v *view, o *owned
 	}
 	// A miss: answer as ServeDNS does (which counts), keep the packed
 	// answer, and write it as a hit would.
+	e := m.newWireEntry(v, qname, qtype, c, addr, bits)
 	a := reply(r)
 	rule, scope := m.answer(v, o, qtype, c, a, server)
 	m.countRequest(server, qtype, rule)
-	if e := m.newWireEntry(v, a, qname, qtype, c, addr, bits, rule, scope); e != nil {
+	if e != nil && e.keep(a, rule, scope) {
 		m.wire.put(e)
 		if m.writeWire(w, rec, r, e, c) {
 			return true
@@ -210,44 +233,63 @@ func (m *Meridian) serveWire(w dns.ResponseWriter, r *dns.Msg, v *view, o *owned
 	return true
 }
 
-// newWireEntry keeps the answer a, as answer made it for the question;
-// nil when it is not to be cached.
-func (m *Meridian) newWireEntry(v *view, a *dns.Msg, qname string, qtype uint16, c querier, addr netip.Addr, bits int, rule rule, scope int) *wireEntry {
-	e := &wireEntry{v: v, name: qname, qtype: qtype, addr: addr, bits: bits, rule: rule, scope: scope, rcode: a.Rcode}
-	if bits != noClient {
-		// The decision the answer came from, for its metrics, and to
-		// leave out decisions that depend on the time.
-		d := m.decs.Get().(*cluster.Decision)
-		defer m.decs.Put(d)
-		v.eng.Select(c.query(time.Now()), d)
-		if d.Rule == cluster.RuleTimezone || d.Then == cluster.RuleTimezone {
-			return nil
+// newWireEntry starts the cache entry of a question, before the answer is
+// made; nil when the answer is not to be cached.
+func (m *Meridian) newWireEntry(v *view, qname string, qtype uint16, c querier, addr netip.Addr, bits int) *wireEntry {
+	e := &wireEntry{v: v, name: qname, qtype: qtype, addr: addr, bits: bits}
+	if bits == noClient {
+		return e
+	}
+	// The decision the answer will come from, for its metrics and for how
+	// long it holds: made before the answer's own, the answer's instant
+	// falls in the interval unless the interval has ended by the time the
+	// answer is kept (keep checks).
+	d := m.decs.Get().(*cluster.Decision)
+	defer m.decs.Put(d)
+	q := c.query(time.Now())
+	v.eng.Select(q, d)
+	if from, until := v.eng.Steady(q, d); !from.IsZero() || !until.IsZero() {
+		e.timed, e.from, e.until = true, math.MinInt64, math.MaxInt64
+		if !from.IsZero() {
+			e.from = from.UnixNano()
 		}
-		e.failOpen = d.Pool == cluster.PoolFailOpen
-		if !d.Anycast {
-			for _, n := range d.Chosen() {
-				rrs := v.nodes[n]
-				if rrs == nil {
-					return nil
-				}
-				e.nodes, e.rrs = append(e.nodes, n), append(e.rrs, rrs)
-			}
+		if !until.IsZero() {
+			e.until = until.UnixNano()
 		}
 	}
+	e.failOpen = d.Pool == cluster.PoolFailOpen
+	if !d.Anycast {
+		for _, n := range d.Chosen() {
+			rrs := v.nodes[n]
+			if rrs == nil {
+				return nil
+			}
+			e.nodes, e.rrs = append(e.nodes, n), append(e.rrs, rrs)
+		}
+	}
+	return e
+}
+
+// keep packs the answer a into e and reports whether e is to be cached.
+func (e *wireEntry) keep(a *dns.Msg, rule rule, scope int) bool {
+	if e.timed && time.Now().UnixNano() >= e.until {
+		return false // a time zone transition since the decision
+	}
+	e.rule, e.scope, e.rcode = rule, scope, a.Rcode
 	// The answer as the server packs it (uncompressed: it fits), less
 	// what writeWire patches in.
 	p := *a
 	p.Id, p.RecursionDesired, p.CheckingDisabled, p.Compress = 0, false, false, false
-	p.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
+	p.Question = []dns.Question{{Name: e.name, Qtype: e.qtype, Qclass: dns.ClassINET}}
 	if n := len(p.Extra); n > 0 && p.Extra[n-1].Header().Rrtype == dns.TypeOPT {
 		p.Extra = p.Extra[:n-1]
 	}
 	body, err := p.Pack()
 	if err != nil {
-		return nil
+		return false
 	}
 	e.body = body
-	return e
+	return true
 }
 
 // fits reports whether an answer of n bytes goes out as packed: within the
@@ -334,4 +376,19 @@ func appendOPT(b []byte, o *dns.OPT, c querier, scope int) []byte {
 		}
 	}
 	return b
+}
+
+// countFailOpen counts a fail-open traffic answer from the cache, with the
+// counter cached for the first server as countRequest does.
+func (m *Meridian) countFailOpen(server string) {
+	if c := m.counters.Load(); c != nil && c.server == server {
+		ref := m.wire.failOpen.Load()
+		if ref == nil {
+			ref = &counterRef{failOpenCount.WithLabelValues(server)}
+			m.wire.failOpen.Store(ref)
+		}
+		ref.c.Inc()
+		return
+	}
+	failOpenCount.WithLabelValues(server).Inc()
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/test"
@@ -303,5 +304,36 @@ func TestWireNoAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { m.ServeDNS(ctx, w, r) }); n != 0 || rec.packed {
 			t.Errorf("ECS %v: %v allocations per query (packed %v)", opt, n, rec.packed)
 		}
+	}
+}
+
+// TestWireTimezone: a timezone answer is cached until the next UTC offset
+// change of the zones it read, and not after.
+func TestWireTimezone(t *testing.T) {
+	m := testPlugin(t, testSnapshot(t, cluster.MethodTimezone, nil), false)
+	q := new(dns.Msg)
+	q.SetQuestion(traffic, dns.TypeA)
+	q.Extra = []dns.RR{ecsOpt(1, 24, "203.0.113.0")} // Paris
+	b, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := &net.UDPAddr{IP: net.ParseIP("192.0.2.53"), Port: 5353}
+	serveWireBytes(t, m, b, from)
+	v, key := m.view.Load(), netip.MustParseAddr("203.0.113.0")
+	e := m.wire.get(v, traffic, dns.TypeA, key, 24)
+	if e == nil || !e.timed || e.until <= time.Now().UnixNano() || e.from > time.Now().UnixNano() {
+		t.Fatalf("timezone answer cached as %+v", e)
+	}
+	if w := serveWireBytes(t, m, b, from); w.packed {
+		t.Fatal("a cached timezone answer was packed again")
+	}
+	e.until = time.Now().UnixNano() // the transition has come
+	if m.wire.get(v, traffic, dns.TypeA, key, 24) != nil {
+		t.Fatal("a timezone answer is served past its zones' transition")
+	}
+	serveWireBytes(t, m, b, from)
+	if n := m.wire.get(v, traffic, dns.TypeA, key, 24); n == nil || n == e || n.until <= time.Now().UnixNano() {
+		t.Fatal("the answer after the transition is not cached anew")
 	}
 }

