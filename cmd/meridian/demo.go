@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/geoip/geoiptest"
 )
 
 // demoNode is one traffic node of zones/demo.yaml as the demo starts it.
@@ -59,11 +60,15 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	geo, err := demoGeoIP(dir)
+	if err != nil {
+		return err
+	}
 	director := site.Masters.Primary.Internal
 	directorURL := "http://" + director
 	if *corefile == "" {
 		*corefile = filepath.Join(dir, "Corefile")
-		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir)), 0o644); err != nil {
+		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir, geo)), 0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -75,7 +80,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
-		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
+		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken, "--geoip", geo); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
@@ -99,6 +104,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
+	printDemoGeo(out, site, geo)
 	select {
 	case <-ctx.Done():
 	case name := <-procs.exited:
@@ -107,21 +113,60 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func demoCorefile(site *cluster.Site, directorURL, psk, dir string) string {
+// demoCorefile serves the whole zone from the site (static records, SOA
+// and NS included), with the demo's GeoIP database.
+func demoCorefile(site *cluster.Site, directorURL, psk, dir, geo string) string {
 	return fmt.Sprintf(`%s:1053 {
     bind 127.0.0.1
     meridian {
         director %s
         psk_file %s
         cache_dir %s
+        geoip %s
         explain on
-        fallthrough
     }
-    file zones/db.support.example.com %s
     prometheus 127.0.0.1:9153
     errors
 }
-`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), site.Zone)
+`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), geo)
+}
+
+// demoGeo is the demo's GeoIP database: documentation networks placed in
+// cities of three continents, so that geo answers show with
+// `dig +subnet=NETWORK`, and the node each one lands on in zones/demo.yaml.
+var demoGeo = []struct {
+	entry geoiptest.Entry
+	node  string
+}{
+	{geoiptest.Entry{Network: "192.0.2.0/24", Lat: 40.71, Lon: -74.01, TimeZone: "America/New_York", City: "New York", Country: "US"}, "us-traffic2"},
+	{geoiptest.Entry{Network: "198.51.100.0/24", Lat: 48.86, Lon: 2.35, TimeZone: "Europe/Paris", City: "Paris", Country: "FR"}, "eu-traffic1"},
+	{geoiptest.Entry{Network: "203.0.113.0/24", Lat: 37.77, Lon: -122.42, TimeZone: "America/Los_Angeles", City: "San Francisco", Country: "US"}, "us-traffic1"},
+}
+
+// demoGeoIP writes the demo's GeoIP database into dir; the director (for
+// ctl explain) and the DNS server read the same file.
+func demoGeoIP(dir string) (string, error) {
+	entries := make([]geoiptest.Entry, len(demoGeo))
+	for i, g := range demoGeo {
+		entries[i] = g.entry
+	}
+	path := filepath.Join(dir, "GeoLite2-City.mmdb")
+	if err := geoiptest.Write(path, entries); err != nil {
+		return "", fmt.Errorf("demo: geoip: %w", err)
+	}
+	return path, nil
+}
+
+// printDemoGeo shows the geo answers the demo's database gives.
+func printDemoGeo(out io.Writer, site *cluster.Site, geo string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nGeoIP (%s, read by the director and the DNS server), by client subnet:\n\n", geo)
+	for _, g := range demoGeo {
+		fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A +subnet=%s   # %s: %s\n", site.TrafficHostname, g.entry.Network, g.entry.City, g.node)
+	}
+	fmt.Fprintf(&b, "  bin/meridian ctl explain %s\n", strings.TrimSuffix(demoGeo[1].entry.Network, "0/24")+"7")
+	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s NS   # SOA, NS and static records come from the site file\n", site.Zone)
+	io.WriteString(out, b.String())
 }
 
 func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToken string, nodes []demoNode, logs string) {
