@@ -27,7 +27,16 @@ func (a *API) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Director: a.cfg.Name, Leader: checks.Leader(r.Context(), a.site),
 		Masters: p.Snap.Masters, Nodes: nodes,
 		Subscribers: a.pub.Subscribers(time.Now()),
+		GeoIP:       a.geoipBuild(),
 	})
+}
+
+// geoipBuild is the build of the director's GeoIP database, "" without one.
+func (a *API) geoipBuild() string {
+	if b, ok := a.cfg.Locator.(interface{ Build() string }); ok {
+		return b.Build()
+	}
+	return ""
 }
 
 func (a *API) handleNodes(w http.ResponseWriter, r *http.Request) {
