@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.yaml.in/yaml/v4"
+
 	"github.com/meridian-traffic/meridian/cluster"
-	"github.com/meridian-traffic/meridian/geoip/geoiptest"
 )
 
 // demoNode is one traffic node of zones/demo.yaml as the demo starts it.
@@ -32,6 +34,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	siteFile := fs.String("site", "zones/demo.yaml", "site file")
 	corefile := fs.String("corefile", "", "Corefile (default: generated for 127.0.0.1:1053)")
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
+	geo := fs.String("geoip", "", "GeoIP City database for the director and the DNS server (make run writes one from zones/demo-geoip.yaml)")
+	geoNets := fs.String("geoip-networks", "zones/demo-geoip.yaml", "the networks of --geoip, for the dig commands printed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,15 +64,11 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
-	geo, err := demoGeoIP(dir)
-	if err != nil {
-		return err
-	}
 	director := site.Masters.Primary.Internal
 	directorURL := "http://" + director
 	if *corefile == "" {
 		*corefile = filepath.Join(dir, "Corefile")
-		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir, geo)), 0o644); err != nil {
+		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir, *geo)), 0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -80,7 +80,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := procs.start(self, "director", "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
-		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken, "--geoip", geo); err != nil {
+		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken, "--geoip", *geo); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, directorURL+"/healthz", 60*time.Second); err != nil {
@@ -104,7 +104,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
-	printDemoGeo(out, site, geo)
+	printDemoGeo(out, site, *geo, *geoNets)
 	select {
 	case <-ctx.Done():
 	case name := <-procs.exited:
@@ -114,58 +114,57 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // demoCorefile serves the whole zone from the site (static records, SOA
-// and NS included), with the demo's GeoIP database.
+// and NS included), with the demo's GeoIP database when there is one.
 func demoCorefile(site *cluster.Site, directorURL, psk, dir, geo string) string {
+	geoLine := ""
+	if geo != "" {
+		geoLine = "geoip " + geo
+	}
 	return fmt.Sprintf(`%s:1053 {
     bind 127.0.0.1
     meridian {
         director %s
         psk_file %s
         cache_dir %s
-        geoip %s
+        %s
         explain on
     }
     prometheus 127.0.0.1:9153
     errors
 }
-`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), geo)
+`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), geoLine)
 }
 
-// demoGeo is the demo's GeoIP database: documentation networks placed in
-// cities of three continents, so that geo answers show with
-// `dig +subnet=NETWORK`, and the node each one lands on in zones/demo.yaml.
-var demoGeo = []struct {
-	entry geoiptest.Entry
-	node  string
-}{
-	{geoiptest.Entry{Network: "192.0.2.0/24", Lat: 40.71, Lon: -74.01, TimeZone: "America/New_York", City: "New York", Country: "US"}, "us-traffic2"},
-	{geoiptest.Entry{Network: "198.51.100.0/24", Lat: 48.86, Lon: 2.35, TimeZone: "Europe/Paris", City: "Paris", Country: "FR"}, "eu-traffic1"},
-	{geoiptest.Entry{Network: "203.0.113.0/24", Lat: 37.77, Lon: -122.42, TimeZone: "America/Los_Angeles", City: "San Francisco", Country: "US"}, "us-traffic1"},
+// demoNetwork is one entry of zones/demo-geoip.yaml.
+type demoNetwork struct {
+	Network string `yaml:"network"`
+	City    string `yaml:"city"`
+	Node    string `yaml:"node"`
 }
 
-// demoGeoIP writes the demo's GeoIP database into dir; the director (for
-// ctl explain) and the DNS server read the same file.
-func demoGeoIP(dir string) (string, error) {
-	entries := make([]geoiptest.Entry, len(demoGeo))
-	for i, g := range demoGeo {
-		entries[i] = g.entry
-	}
-	path := filepath.Join(dir, "GeoLite2-City.mmdb")
-	if err := geoiptest.Write(path, entries); err != nil {
-		return "", fmt.Errorf("demo: geoip: %w", err)
-	}
-	return path, nil
-}
-
-// printDemoGeo shows the geo answers the demo's database gives.
-func printDemoGeo(out io.Writer, site *cluster.Site, geo string) {
+// printDemoGeo shows the geo answers of the demo's GeoIP database, which
+// the director (ctl explain) and the DNS server both read.
+func printDemoGeo(out io.Writer, site *cluster.Site, geo, networks string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nGeoIP (%s, read by the director and the DNS server), by client subnet:\n\n", geo)
-	for _, g := range demoGeo {
-		fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A +subnet=%s   # %s: %s\n", site.TrafficHostname, g.entry.Network, g.entry.City, g.node)
+	fmt.Fprintf(&b, "\n  dig @127.0.0.1 -p 1053 %s NS   # SOA, NS and static records come from the site file\n", site.Zone)
+	if geo == "" {
+		fmt.Fprintf(&b, "\nNo GeoIP database (--geoip): geo answers fall back; `make run` writes one.\n")
+		io.WriteString(out, b.String())
+		return
 	}
-	fmt.Fprintf(&b, "  bin/meridian ctl explain %s\n", strings.TrimSuffix(demoGeo[1].entry.Network, "0/24")+"7")
-	fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s NS   # SOA, NS and static records come from the site file\n", site.Zone)
+	var nets []demoNetwork
+	if data, err := os.ReadFile(networks); err == nil {
+		_ = yaml.Unmarshal(data, &nets)
+	}
+	fmt.Fprintf(&b, "\nGeoIP %s (director and DNS server), by client subnet:\n\n", geo)
+	for _, n := range nets {
+		fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A +subnet=%s   # %s: %s\n", site.TrafficHostname, n.Network, n.City, n.Node)
+	}
+	if len(nets) > 0 {
+		if p, err := netip.ParsePrefix(nets[0].Network); err == nil {
+			fmt.Fprintf(&b, "  bin/meridian ctl explain %s\n", p.Addr().Next())
+		}
+	}
 	io.WriteString(out, b.String())
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"testing"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -97,17 +98,9 @@ func Write(path string, entries []Entry) error {
 	return nil
 }
 
-// TB is the part of testing.TB that Path uses; the package does not import
-// testing, so that commands (the loopback demo) can build databases too.
-type TB interface {
-	Helper()
-	TempDir() string
-	Fatal(args ...any)
-}
-
 // Path writes the database holding entries into a temporary directory of
 // tb and returns its path; it fails tb on error.
-func Path(tb TB, entries ...Entry) string {
+func Path(tb testing.TB, entries ...Entry) string {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "GeoLite2-City.mmdb")
 	if err := Write(path, entries); err != nil {
