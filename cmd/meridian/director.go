@@ -61,7 +61,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		insecure    = fs.Bool(flagAllowInsecure, false, "accept secret files that the group or others may read (warns)")
 		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
-		geoipFile   = fs.String("geoip", "", "MaxMind City database for explain and session home nodes")
+		geoipFile   = fs.String("geoip", "", "MaxMind City database (the DNS servers' geoip file) for ctl explain and session home nodes; without it geo and timezone fall back")
 		clientToks  = fs.String("client-token-file", os.Getenv(envClientTokenFile), "file of session API client tokens, one per line (env "+envClientTokenFile+"); without it the session API answers 503")
 		turnTLS     = fs.Bool("turn-tls", false, "hand out turns: URIs (the relays have TLS certificates)")
 	)
