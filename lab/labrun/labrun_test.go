@@ -19,7 +19,7 @@ func TestParseGeo(t *testing.T) {
 		name, yaml, err string
 		n               int
 	}{
-		{"lab file", "", "", 4},
+		{"lab file", "", "", 8},
 		{"unknown field", "- network: 192.0.2.0/28\n  latitude: 1\n", "latitude", 0},
 		{"empty", "[]", "no networks", 0},
 	}

@@ -44,11 +44,20 @@ func (e *Env) masterFailover(ctx context.Context, r *Result) {
 	leader := e.leader(ctx, primary)
 	r.figure("stopped", "%s (master %s; leader %s)", primary.Name, m.Primary.Name, leader)
 
-	// The support hostname must move to the backup master's address.
-	sw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.SupportHostname, "-", m.Backup.IPv4.String(), "back", failWait.String())
-	if err != nil {
-		r.fail("%v", err)
-		return
+	// The support hostname must move to the backup master's address, in
+	// each family it has one of.
+	sws := map[fam]*watcher{}
+	for _, f := range families {
+		a := masterAddr(*m.Backup, f)
+		if a == "" || e.dnsServer(f) == "" {
+			continue
+		}
+		sw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsServer(f), e.site.SupportHostname, "-", a, "back", failWait.String())
+		if err != nil {
+			r.fail("%v", err)
+			return
+		}
+		sws[f] = sw
 	}
 	stopped := time.Now()
 	e.kill(primary)
@@ -57,10 +66,16 @@ func (e *Env) masterFailover(ctx context.Context, r *Result) {
 			r.fail("restart %s: %v", primary.Name, err)
 		}
 	}()
-	if at, err := sw.wait(); err != nil {
-		r.fail("%s never answered the backup %s: %v", e.site.SupportHostname, m.Backup.IPv4, err)
-	} else {
-		r.figure("support hostname -> backup", "%s after the stop (%s)", at.Sub(stopped).Round(time.Millisecond), m.Backup.IPv4)
+	for _, f := range families {
+		sw := sws[f]
+		if sw == nil {
+			continue
+		}
+		if at, err := sw.wait(); err != nil {
+			r.fail("%s never answered the backup %s: %v", e.site.SupportHostname, masterAddr(*m.Backup, f), err)
+		} else {
+			r.ffig(f, "support hostname -> backup", "%s after the stop (%s)", at.Sub(stopped).Round(time.Millisecond), masterAddr(*m.Backup, f))
+		}
 	}
 	if l := e.leader(ctx, backup); l == "" || l == m.Primary.Name {
 		r.fail("no new leader among the surviving directors (status says %q)", l)
@@ -210,19 +225,24 @@ func (e *Env) directorDown(ctx context.Context, r *Result) {
 	// director that was up a moment ago.
 	time.Sleep(2 * time.Second)
 	check := func(stage string) {
-		ok := 0
-		for _, c := range e.clients {
-			n, err := e.resolve(ctx, c.Name, "")
-			switch {
-			case err != nil:
-				r.fail("%s: DNS for %s: %v", stage, c.Name, err)
-			case n.Region != region(c):
-				r.fail("%s: %s got %s", stage, c.Name, n.Name)
-			default:
-				ok++
+		for _, f := range families {
+			if e.dnsServer(f) == "" {
+				continue
 			}
+			ok := 0
+			for _, c := range e.clients {
+				n, err := e.resolveFam(ctx, c.Name, f, "")
+				switch {
+				case err != nil:
+					r.fail("%s: %s DNS for %s: %v", stage, f, c.Name, err)
+				case n.Region != region(c):
+					r.fail("%s: %s %s got %s", stage, f, c.Name, n.Name)
+				default:
+					ok++
+				}
+			}
+			r.ffig(f, stage+" DNS", "%d/%d clients answered by their region", ok, len(e.clients))
 		}
-		r.figure(stage+" DNS", "%d/%d clients answered by their region", ok, len(e.clients))
 	}
 	check("director down")
 	serving := 0
@@ -235,15 +255,17 @@ func (e *Env) directorDown(ctx context.Context, r *Result) {
 	}
 	r.figure("nodes serving", "%d/%d", serving, len(e.nodes))
 	if e.bgpUp(ctx) {
-		routes := 0
-		for _, sn := range e.site.Nodes {
-			if e.hasPath(sn.Region, sn.IPv4.String()) {
-				routes++
-			} else {
-				r.fail("path from %s gone without the director", sn.Name)
+		for _, f := range e.bgpFams() {
+			routes := 0
+			for _, sn := range e.site.Nodes {
+				if e.hasPath(sn.Region, nodeAddr(&sn, f)) {
+					routes++
+				} else {
+					r.fail("%s path from %s gone without the director", f, sn.Name)
+				}
 			}
+			r.ffig(f, "anycast routes", "%d/%d nodes announcing %s", routes, len(e.site.Nodes), e.anycastPrefix(f))
 		}
-		r.figure("anycast routes", "%d/%d nodes announcing", routes, len(e.site.Nodes))
 	} else {
 		r.figure("anycast routes", "not checked: %s", e.noBGP())
 	}
