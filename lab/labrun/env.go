@@ -32,6 +32,7 @@ type Config struct {
 	Runs     int       // repetitions of the timed failovers (default 5)
 	Keep     bool      // keep the run directory (logs) after the run
 	Hold     bool      // after the scenarios (or a failed setup), wait for ctx before teardown
+	Only     []int     // play only these scenarios (all when empty)
 	Out      io.Writer // the results table
 	Logger   *slog.Logger
 }

@@ -39,6 +39,8 @@ import (
 //	turn-perm SERVER USER PASS PEERS        allocate, ask a permission for each of the
 //	                                        comma-separated PEERS; print "PEER ok" or
 //	                                        "PEER refused REASON" per peer
+//	metric URL NAME                         print the value of metric NAME (no labels) at URL
+//	etcd-status URL                         print an etcd member's id and its raft leader's id
 //	post URL TOKENFILE BODY                 POST BODY with the bearer token; print status and body
 //	turn-echo SERVER USER PASS PEERIP DUR   allocate, print "relayed ADDR", echo what
 //	                                        PEERIP sends through it for DUR
@@ -53,7 +55,7 @@ func Probe(args []string, out io.Writer) error {
 		return errors.New("probe: missing kind")
 	}
 	kind, args := args[0], args[1:]
-	want := map[string]int{"dns": -1, "aaaa": -1, "turn-family": 4, "turn-perm": 4, "http": 1, "wait-http": 2, "watch-dns": 6, "watch-node": 4, "turn": 3, "turn-stream": 5, "turn-echo": 5, "post": 3}
+	want := map[string]int{"dns": -1, "aaaa": -1, "turn-family": 4, "turn-perm": 4, "metric": 2, "etcd-status": 1, "http": 1, "wait-http": 2, "watch-dns": 6, "watch-node": 4, "turn": 3, "turn-stream": 5, "turn-echo": 5, "post": 3}
 	n, ok := want[kind]
 	if !ok {
 		return fmt.Errorf("probe: unknown kind %q", kind)
@@ -82,6 +84,18 @@ func Probe(args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(out, res)
+	case "metric":
+		v, err := metric(args[0], args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, v)
+	case "etcd-status":
+		member, leader, err := etcdStatus(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, member, leader)
 	case "turn-perm":
 		return permissions(out, args[0], args[1], args[2], strings.Split(args[3], ","))
 	case "http":

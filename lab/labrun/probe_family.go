@@ -1,10 +1,14 @@
 package labrun
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pion/stun"
@@ -118,4 +122,52 @@ func permissions(out io.Writer, server, user, pass string, peers []string) error
 		}
 	}
 	return nil
+}
+
+// metric returns the value of the unlabelled metric name at url, a
+// Prometheus text exposition.
+func metric(url, name string) (string, error) {
+	resp, err := probeClient.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return v, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", fmt.Errorf("GET %s: no metric %s", url, name)
+}
+
+// etcdStatus asks the etcd member at url (its client URL) for its status
+// through etcd's JSON gateway and returns its member id and its raft
+// leader's id.
+func etcdStatus(url string) (member, leader string, err error) {
+	resp, err := probeClient.Post(url+"/v3/maintenance/status", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Header struct {
+			MemberID string `json:"member_id"`
+		} `json:"header"`
+		Leader string `json:"leader"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&st); err != nil {
+		return "", "", fmt.Errorf("etcd status at %s: %w", url, err)
+	}
+	if st.Header.MemberID == "" || st.Leader == "" {
+		return "", "", fmt.Errorf("etcd status at %s: no member or leader id", url)
+	}
+	return st.Header.MemberID, st.Leader, nil
 }
