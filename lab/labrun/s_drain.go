@@ -10,8 +10,9 @@ import (
 )
 
 // drain is scenario 4: drain the first client's node; DNS stops answering
-// it, its relay refuses new allocations, and its speaker marks the route
-// with GRACEFUL_SHUTDOWN before withdrawing it.
+// it (A and AAAA), its relay refuses new allocations, and its speaker
+// marks its routes of both families with GRACEFUL_SHUTDOWN before
+// withdrawing them.
 func (e *Env) drain(ctx context.Context, r *Result) {
 	c, target, err := e.firstClient(ctx)
 	if err != nil {
