@@ -53,6 +53,8 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		clientURL   = fs.String("etcd-client-url", "", "embedded member client URL (default: a free loopback port)")
 		initial     = fs.String("etcd-initial-cluster", "", "every member as NAME=PEERURL,... (empty: single member)")
 		state       = fs.String("etcd-cluster-state", "new", "new, or existing when joining a running cluster")
+		heartbeat   = fs.Duration("etcd-heartbeat-interval", 0, "embedded member's raft heartbeat interval (0: etcd's 100ms)")
+		election    = fs.Duration("etcd-election-timeout", 0, "embedded member's raft election timeout, at least 5 heartbeat intervals (0: etcd's 1s)")
 		siteFile    = fs.String("site", "", "site file stored as the first config version when the store is empty")
 		pskFile     = fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
 		tokenFile   = fs.String("admin-token-file", os.Getenv(envTokenFile), "file of the operators' admin API tokens, NAME TOKEN per line, or one bare token named admin (env "+envTokenFile+")")
@@ -104,6 +106,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		Etcd: director.EtcdConfig{
 			DataDir: *data, MemberName: *etcdName, PeerURL: *peerURL, ClientURL: *clientURL,
 			InitialCluster: *initial, ClusterState: *state,
+			HeartbeatInterval: *heartbeat, ElectionTimeout: *election,
 		},
 	}
 	if *etcd != "" {
