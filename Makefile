@@ -9,9 +9,13 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/meridian
 
-# The whole system on loopback: director, node agents, relays, CoreDNS.
+# The whole system on loopback: director, node agents, relays, CoreDNS,
+# with a small GeoIP database (zones/demo-geoip.yaml) both director and
+# DNS server read, so that `dig +subnet=...` shows geo answers.
+DEMO_GEOIP := .run/demo/GeoLite2-City.mmdb
 run: build
-	./$(BIN) demo
+	$(GO) run ./geoip/geoiptest/mmdbgen -in zones/demo-geoip.yaml -out $(DEMO_GEOIP)
+	./$(BIN) demo --geoip $(DEMO_GEOIP)
 
 test:
 	$(GO) vet $(PKGS)

@@ -70,7 +70,7 @@ const (
 	HeaderFile = "X-Meridian-File"
 )
 
-// Sync long-poll: GET PathSync?after=V&subscriber=ID&kind=KIND
+// Sync long-poll: GET PathSync?after=V&subscriber=ID&kind=KIND[&geoip=BUILD]
 //   - 200 with a cluster.Envelope body (JSON) as soon as the director has a
 //     snapshot newer than V (at once if it already has one);
 //   - 204 when none arrived within the wait (30 s; ?wait=DURATION shortens
@@ -78,7 +78,9 @@ const (
 //   - 410 Gone with an Error when the subscriber's node was removed from the
 //     site: the agent stops serving it and deletes its cached snapshot.
 // KIND is one of the Kind constants; ID is unique per subscriber (a node
-// name, "dns/HOST", "director/NAME").
+// name, "dns/HOST", "director/NAME"). BUILD is the subscriber's GeoIP
+// database, "TYPE@BUILD_EPOCH" (a DNS server's; see geoip.DB.Build), shown
+// in status beside the director's own.
 
 // Subscriber kinds.
 const (
@@ -151,6 +153,10 @@ type Status struct {
 	Nodes         []NodeStatus          `json:"nodes"`
 	Subscribers   []Subscriber          `json:"subscribers"`
 	Refused       []RefusedSubscriber   `json:"refused,omitempty"`
+	// GeoIP is the build of the director's GeoIP database ("TYPE@EPOCH",
+	// "" without one), which explain reads: DNS servers with another
+	// build answer some clients differently from explain.
+	GeoIP string `json:"geoip,omitempty"`
 }
 
 // NodeStatus is one row of `ctl nodes`.
@@ -174,6 +180,7 @@ type Subscriber struct {
 	// the one the subscriber holds (versions are store revisions, so their
 	// difference is no count).
 	Behind uint64 `json:"behind,omitempty"`
+	GeoIP  string `json:"geoip,omitempty"` // its GeoIP database build, as it last reported (?geoip=)
 }
 
 // Audit actions.
@@ -258,6 +265,9 @@ type Explain struct {
 	Nodes  []string `json:"nodes"`
 	Scope  int      `json:"scope"`
 	Trace  []string `json:"trace"`
+	// GeoIP is the build of the director's GeoIP database the trace was
+	// made with ("" without one: geo and timezone fall back).
+	GeoIP string `json:"geoip,omitempty"`
 }
 
 // Duration is a time.Duration in JSON as "1.5s".

@@ -32,23 +32,49 @@ import (
 // the documentation ranges and exist only inside the namespaces.
 const (
 	frrDir      = "/usr/lib/frr"
-	frrAddr     = "192.0.2.1"
-	nodeAddr    = "192.0.2.2"
 	frrBGPPort  = 1790 // inside FRR's own namespace; not 179 all the same
-	frrPrefix   = "198.51.100.0/24"
+	frrRouterID = "192.0.2.2"
 	frrInterval = 250 * time.Millisecond
 	frrFall     = 2
 	frrRise     = 2
-	// envNode makes TestFRRNode run as the node's process;
-	// envRuns sets how many failovers TestFRRInterop measures (default 1).
+	// envNode makes TestFRRNode run as the node's process of the family
+	// it names (4 or 6); envRuns sets how many failovers TestFRRInterop
+	// measures per family (default 1).
 	envNode = "MERIDIAN_BGP_FRR_NODE"
 	envRuns = "MERIDIAN_BGP_FRR_RUNS"
 	// envPassword gives the node's speaker a TCP MD5 password.
 	envPassword = "MERIDIAN_BGP_FRR_PASSWORD"
 )
 
-// TestFRRInterop peers the speaker with FRR, checks that FRR installs the
-// anycast route in its kernel table and removes it when the node's health
+// frrFamily is one address family of the interop test: the session's
+// addresses and the anycast prefix, all of that family (the speaker sends
+// a family's routes only over a session of that family).
+type frrFamily struct {
+	name           string // "4" or "6"
+	frr, node      string // the veth addresses
+	bits           int
+	prefix         string
+	ipFlag, afName string // ip's family flag, FRR's address family
+}
+
+var frrFamilies = []frrFamily{
+	{"4", "192.0.2.1", "192.0.2.2", 30, "198.51.100.0/24", "-4", "ipv4"},
+	{"6", "2001:db8::1", "2001:db8::2", 64, "2001:db8:ffff::/48", "-6", "ipv6"},
+}
+
+func familyNamed(name string) (frrFamily, bool) {
+	for _, f := range frrFamilies {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return frrFamily{}, false
+}
+
+// TestFRRInterop peers the speaker with FRR, once over IPv4 with an IPv4
+// prefix and once over IPv6 with an IPv6 prefix (MP_REACH_NLRI, next hop
+// the session's global address), checks that FRR installs the anycast
+// route in its kernel table and removes it when the node's health
 // endpoint dies, and measures how long that takes (MERIDIAN_BGP_FRR_RUNS=10
 // for the benchmark figure; no timed assertion).
 func TestFRRInterop(t *testing.T) {
@@ -62,12 +88,18 @@ func TestFRRInterop(t *testing.T) {
 		runs = n
 	}
 
-	frrNS, nodeNS := newNetns(t)
-	startFRR(t, frrNS)
-	node := startNode(t, nodeNS)
+	for _, fam := range frrFamilies {
+		t.Run("ipv"+fam.name, func(t *testing.T) { frrInterop(t, fam, runs) })
+	}
+}
 
-	if !waitRoute(t, frrNS, true, 60*time.Second) {
-		t.Fatalf("FRR never installed %s in its kernel table\n%s", frrPrefix, frrState(t, frrNS))
+func frrInterop(t *testing.T, fam frrFamily, runs int) {
+	frrNS, nodeNS := newNetns(t, fam)
+	startFRR(t, frrNS, fam)
+	node := startNode(t, nodeNS, fam)
+
+	if !waitRoute(t, frrNS, fam, true, 60*time.Second) {
+		t.Fatalf("FRR never installed %s in its kernel table\n%s", fam.prefix, frrState(t, frrNS, fam))
 	}
 	var took []time.Duration
 	for i := range runs {
@@ -75,18 +107,18 @@ func TestFRRInterop(t *testing.T) {
 		// of the check cycle, as a real failure would.
 		time.Sleep(mrand.N(frrInterval))
 		failed := node.command(t, "down")
-		if !waitRoute(t, frrNS, false, 10*time.Second) {
-			t.Fatalf("run %d: route still in FRR's kernel table 10s after the health target died\n%s", i, frrState(t, frrNS))
+		if !waitRoute(t, frrNS, fam, false, 10*time.Second) {
+			t.Fatalf("run %d: route still in FRR's kernel table 10s after the health target died\n%s", i, frrState(t, frrNS, fam))
 		}
 		took = append(took, time.Since(failed))
 		node.command(t, "up")
-		if !waitRoute(t, frrNS, true, 20*time.Second) {
-			t.Fatalf("run %d: route not back after the health target returned\n%s", i, frrState(t, frrNS))
+		if !waitRoute(t, frrNS, fam, true, 20*time.Second) {
+			t.Fatalf("run %d: route not back after the health target returned\n%s", i, frrState(t, frrNS, fam))
 		}
 	}
 	slices.Sort(took)
-	t.Logf("health target down -> route gone from FRR's kernel table (interval %s, fall %d, %d runs): median %s, max %s, all %v",
-		frrInterval, frrFall, runs, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
+	t.Logf("IPv%s: health target down -> route gone from FRR's kernel table (interval %s, fall %d, %d runs): median %s, max %s, all %v",
+		fam.name, frrInterval, frrFall, runs, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
 }
 
 // needFRR skips a test that cannot run FRR in network namespaces here.
@@ -110,7 +142,7 @@ func needFRR(t *testing.T) {
 
 // newNetns creates the two namespaces and the veth pair between them; all
 // of it goes away in Cleanup.
-func newNetns(t *testing.T) (frrNS, nodeNS string) {
+func newNetns(t *testing.T, fam frrFamily) (frrNS, nodeNS string) {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
@@ -122,8 +154,10 @@ func newNetns(t *testing.T) (frrNS, nodeNS string) {
 		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
 	}
 	ipCmd(t, "link", "add", vf, "netns", frrNS, "type", "veth", "peer", "name", vn, "netns", nodeNS)
-	ipCmd(t, "-n", frrNS, "addr", "add", frrAddr+"/30", "dev", vf)
-	ipCmd(t, "-n", nodeNS, "addr", "add", nodeAddr+"/30", "dev", vn)
+	// nodad: an IPv6 address serves at once, without duplicate address
+	// detection.
+	ipCmd(t, "-n", frrNS, "addr", "add", fmt.Sprintf("%s/%d", fam.frr, fam.bits), "dev", vf, "nodad")
+	ipCmd(t, "-n", nodeNS, "addr", "add", fmt.Sprintf("%s/%d", fam.node, fam.bits), "dev", vn, "nodad")
 	ipCmd(t, "-n", frrNS, "link", "set", vf, "up")
 	ipCmd(t, "-n", nodeNS, "link", "set", vn, "up")
 	return frrNS, nodeNS
@@ -139,7 +173,7 @@ func ipCmd(t *testing.T, args ...string) {
 // startFRR runs zebra and bgpd in ns with every path under a temp dir;
 // password, when set, is the node neighbor's TCP MD5 password. It returns
 // the directory of FRR's vty sockets.
-func startFRR(t *testing.T, ns string, password ...string) string {
+func startFRR(t *testing.T, ns string, fam frrFamily, password ...string) string {
 	// The daemons drop to the frr user (FRR insists its vty group holds
 	// the user it runs as) and must reach and write this directory; the
 	// test's own temp dir is private to root.
@@ -162,11 +196,14 @@ router bgp 65000
  neighbor %[4]s remote-as 65101
  neighbor %[4]s passive
  neighbor %[4]s timers 3 9
+ address-family %[5]s unicast
+  neighbor %[4]s activate
+ exit-address-family
 !
-`, ns, dir, frrAddr, nodeAddr)
+`, ns, dir, frrRouterIDOf(fam), fam.node, fam.afName)
 	if len(password) > 0 && password[0] != "" {
-		bgpConf = strings.Replace(bgpConf, " neighbor "+nodeAddr+" passive\n",
-			" neighbor "+nodeAddr+" passive\n neighbor "+nodeAddr+" password "+password[0]+"\n", 1)
+		bgpConf = strings.Replace(bgpConf, " neighbor "+fam.node+" passive\n",
+			" neighbor "+fam.node+" passive\n neighbor "+fam.node+" password "+password[0]+"\n", 1)
 	}
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -183,7 +220,7 @@ router bgp 65000
 	// not lost to a retry timer.
 	testkit.Eventually(t, 10*time.Second, "zebra to create "+zsock, func() bool { _, err := os.Stat(zsock); return err == nil })
 	daemon(t, ns, dir, "bgpd", append([]string{"-f", bgpdConf, "-i", filepath.Join(dir, "bgpd.pid"),
-		"-p", strconv.Itoa(frrBGPPort), "-l", frrAddr}, common...)...)
+		"-p", strconv.Itoa(frrBGPPort), "-l", fam.frr}, common...)...)
 	return dir
 }
 
@@ -210,24 +247,33 @@ func daemon(t *testing.T, ns, dir, name string, args ...string) {
 	})
 }
 
+// frrRouterIDOf is FRR's BGP identifier: its IPv4 address, or a fixed
+// one on the IPv6 link.
+func frrRouterIDOf(fam frrFamily) string {
+	if fam.name == "4" {
+		return fam.frr
+	}
+	return "192.0.2.1"
+}
+
 // hasRoute reports whether FRR's namespace has the anycast route in its
-// kernel table.
-func hasRoute(t *testing.T, ns string) bool {
-	out, err := exec.Command("ip", "-n", ns, "route", "show", frrPrefix).Output()
+// kernel table, through the node's address.
+func hasRoute(t *testing.T, ns string, fam frrFamily) bool {
+	out, err := exec.Command("ip", "-n", ns, fam.ipFlag, "route", "show", fam.prefix).Output()
 	if err != nil {
 		t.Fatalf("ip route: %v", err)
 	}
-	return strings.Contains(string(out), "via "+nodeAddr)
+	return strings.Contains(string(out), "via "+fam.node+" ")
 }
 
 // waitRoute polls every 5ms until the route is present (or gone).
-func waitRoute(t *testing.T, ns string, present bool, within time.Duration) bool {
-	return testkit.PollEvery(within, 5*time.Millisecond, func() bool { return hasRoute(t, ns) == present })
+func waitRoute(t *testing.T, ns string, fam frrFamily, present bool, within time.Duration) bool {
+	return testkit.PollEvery(within, 5*time.Millisecond, func() bool { return hasRoute(t, ns, fam) == present })
 }
 
-func frrState(t *testing.T, ns string) string {
+func frrState(t *testing.T, ns string, fam frrFamily) string {
 	var b strings.Builder
-	for _, args := range [][]string{{"-n", ns, "route"}, {"-n", ns, "addr"}} {
+	for _, args := range [][]string{{"-n", ns, fam.ipFlag, "route"}, {"-n", ns, "addr"}} {
 		out, _ := exec.Command("ip", args...).CombinedOutput()
 		fmt.Fprintf(&b, "$ ip %s\n%s", strings.Join(args, " "), out)
 	}
@@ -242,10 +288,11 @@ type nodeProc struct {
 	logs  *testkit.Buffer // the node's log
 }
 
-// startNode runs the node's process in ns; env adds to its environment.
-func startNode(t *testing.T, ns string, env ...string) *nodeProc {
+// startNode runs the node's process of family fam in ns; env adds to its
+// environment.
+func startNode(t *testing.T, ns string, fam frrFamily, env ...string) *nodeProc {
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestFRRNode$", "-test.count=1")
-	cmd.Env = append(append(os.Environ(), envNode+"=1"), env...)
+	cmd.Env = append(append(os.Environ(), envNode+"="+fam.name), env...)
 	var logs testkit.Buffer
 	cmd.Stderr = &logs
 	stdin, err := cmd.StdinPipe()
@@ -316,7 +363,8 @@ func (p *nodeProc) command(t *testing.T, cmd string) time.Time {
 // stdin: "down" closes the endpoint, "up" reopens it; each is answered
 // with the command and the time it took effect. EOF stops the node.
 func TestFRRNode(t *testing.T) {
-	if os.Getenv(envNode) == "" {
+	fam, ok := familyNamed(os.Getenv(envNode))
+	if !ok {
 		t.Skip("runs only inside TestFRRInterop")
 	}
 	h := &nodeHealth{}
@@ -326,9 +374,9 @@ func TestFRRNode(t *testing.T) {
 	defer h.close()
 	logger := newStderrLogger()
 	b := cluster.DefaultBGP()
-	b.ASN, b.RouterID = speakerASN, netip.MustParseAddr(nodeAddr)
+	b.ASN, b.RouterID = speakerASN, netip.MustParseAddr(frrRouterID)
 	nb := cluster.DefaultBGPNeighbor()
-	nb.Address, nb.Port, nb.ASN = netip.MustParseAddr(frrAddr), frrBGPPort, routerASN
+	nb.Address, nb.Port, nb.ASN = netip.MustParseAddr(fam.frr), frrBGPPort, routerASN
 	nb.Hold, nb.Keepalive = cluster.Duration(9*time.Second), cluster.Duration(3*time.Second)
 	if pw := os.Getenv(envPassword); pw != "" {
 		nb.PasswordFile = filepath.Join(t.TempDir(), "password")
@@ -342,7 +390,7 @@ func TestFRRNode(t *testing.T) {
 	b.GracefulShutdown, b.MinAnnounceInterval = 0, 0 // no waits unless a test sets them
 	sp, err := New(Config{
 		BGP:          b,
-		Anycast:      []netip.Prefix{netip.MustParsePrefix(frrPrefix)},
+		Anycast:      []netip.Prefix{netip.MustParsePrefix(fam.prefix)},
 		ConnectRetry: time.Second,
 		Logger:       logger,
 	})
@@ -457,13 +505,14 @@ func TestFRRSessionTruth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			frrNS, nodeNS := newNetns(t)
-			vty := startFRR(t, frrNS, tt.frrPass)
+			fam := frrFamilies[0]
+			frrNS, nodeNS := newNetns(t, fam)
+			vty := startFRR(t, frrNS, fam, tt.frrPass)
 			var env []string
 			if tt.ourPass != "" {
 				env = append(env, envPassword+"="+tt.ourPass)
 			}
-			node := startNode(t, nodeNS, env...)
+			node := startNode(t, nodeNS, fam, env...)
 			// Dialling: sample the state; "idle" after the first
 			// half second would be the old lie.
 			start := time.Now()

@@ -16,6 +16,7 @@ import "time"
 //	ns                      [ns1.<zone>]
 //	soa.mname               the first ns
 //	soa.rname               hostmaster.<zone>
+//	records[].ttl           ttl.records
 //	nodes[].id              derived from the site and node names
 //	nodes[].hostname        <name>.<zone>
 //	nodes[].health          the site's health block, target the node's internal
@@ -25,7 +26,7 @@ import "time"
 //	bgp.check.target        the node's internal
 //	health.timeout          the default, but never longer than the interval
 var (
-	defaultTTL = TTLs{Support: 30, Traffic: 20, Node: 300, SRV: 60, Negative: 30}
+	defaultTTL = TTLs{Support: 30, Traffic: 20, Node: 300, SRV: 60, Negative: 30, Records: 300}
 
 	defaultSOA = SOA{Refresh: 3600, Retry: 600, Expire: 86400}
 

@@ -48,6 +48,7 @@ type rawSite struct {
 	Health          rawHealthCheck `yaml:"health"`
 	Relay           rawRelay       `yaml:"relay"`
 	Nodes           []rawNode      `yaml:"nodes"`
+	Records         []rawRecord    `yaml:"records"`
 }
 
 type rawTTL struct {
@@ -56,6 +57,7 @@ type rawTTL struct {
 	Node     val[uint32] `yaml:"node"`
 	SRV      val[uint32] `yaml:"srv"`
 	Negative val[uint32] `yaml:"negative"`
+	Records  val[uint32] `yaml:"records"`
 }
 
 type rawSOA struct {

@@ -39,6 +39,9 @@ type Site struct {
 	Health          HealthCheck `json:"health"`
 	Relay           Relay       `json:"relay"`
 	Nodes           []Node      `json:"nodes"`
+	// Records are the zone's static records, served with the site's SOA
+	// and NS (records.go).
+	Records []Record `json:"records,omitempty"`
 }
 
 // TTLs are the answer TTLs of the names Meridian owns, in seconds.
@@ -48,6 +51,7 @@ type TTLs struct {
 	Node     uint32 `json:"node"`     // canonical node names (default 300)
 	SRV      uint32 `json:"srv"`      // relay SRV records (default 60)
 	Negative uint32 `json:"negative"` // SOA minimum for NODATA/NXDOMAIN (default 30)
+	Records  uint32 `json:"records"`  // static records without their own ttl (default 300)
 }
 
 // SOA is the start of authority of the site zone.

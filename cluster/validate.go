@@ -49,6 +49,7 @@ func (c *checker) site(r *rawSite) *Site {
 		Node:     get(c, r.TTL.Node, "ttl.node", defaultTTL.Node),
 		SRV:      get(c, r.TTL.SRV, "ttl.srv", defaultTTL.SRV),
 		Negative: get(c, r.TTL.Negative, "ttl.negative", defaultTTL.Negative),
+		Records:  get(c, r.TTL.Records, "ttl.records", defaultTTL.Records),
 	}
 	for i, v := range r.NS {
 		s.NS = append(s.NS, c.hostname(v, fmt.Sprintf("ns[%d]", i), "", true))
@@ -81,6 +82,7 @@ func (c *checker) site(r *rawSite) *Site {
 	}
 	c.unique(r, s)
 	c.crossChecks(r, s)
+	s.Records = c.records(r.Records, s)
 	return s
 }
 

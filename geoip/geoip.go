@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
@@ -123,6 +125,33 @@ func network(addr netip.Addr, p netip.Prefix) netip.Prefix {
 
 func valid(lat, lon float64) bool {
 	return !math.IsNaN(lat) && !math.IsNaN(lon) && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
+}
+
+// Build names the database's build: its type and build time as
+// "TYPE@EPOCH" (GeoLite2-City@1715644800). Two readers with the same
+// build locate every address alike; the DNS servers report theirs to the
+// director, which shows a mismatch with its own (ctl status).
+func (db *DB) Build() string {
+	return BuildString(db.r.Metadata.DatabaseType, db.r.Metadata.BuildEpoch)
+}
+
+// BuildString formats a database type and build epoch as DB.Build does.
+func BuildString(typ string, epoch uint) string {
+	return fmt.Sprintf("%s@%d", typ, epoch)
+}
+
+// DescribeBuild turns a Build string into words for people: "GeoLite2-City
+// built 2024-05-14 00:00 UTC"; "" is "none".
+func DescribeBuild(b string) string {
+	if b == "" {
+		return "none"
+	}
+	typ, epoch, ok := strings.Cut(b, "@")
+	n, err := strconv.ParseInt(epoch, 10, 64)
+	if !ok || err != nil {
+		return b
+	}
+	return typ + " built " + time.Unix(n, 0).UTC().Format("2006-01-02 15:04 UTC")
 }
 
 // Close releases the database.

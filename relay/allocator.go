@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+
+	"github.com/meridian-traffic/meridian/relay/internal/udpbatch"
 )
 
 // allocGate carries the authenticated user and client of an Allocate
@@ -99,7 +101,12 @@ func (a *allocator) allocatePacketConn(network string, requestedPort int) (net.P
 		client: g.client,
 		user:   g.user,
 		start:  r.cfg.Now(),
-		rbuf:   make([]byte, 4+maxRelayPacket+3),
+	}
+	if bc, err := udpbatch.New(udp); err == nil {
+		c.bc = bc
+		c.lent = udpbatch.LentRead{Lend: c.lendPeerBatch, GiveBack: c.givePeerBatch}
+	} else {
+		c.rbuf = make([]byte, 4+maxRelayPacket+3)
 	}
 	c.bucket.Store(newBucket(conf.Relay.AllocationBPS, r.cfg.Now()))
 	if err := r.register(c); err != nil {

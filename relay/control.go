@@ -102,6 +102,13 @@ func (r *Relay) inspect(p []byte, client netip.AddrPort, over Transport, hasAllo
 		if hasAllocation {
 			return pass // a retransmission or a mismatch: pion's to answer
 		}
+		if fam, ok := requestedFamily(m); ok && fam != r.family() {
+			// pion ignores REQUESTED-ADDRESS-FAMILY and would hand out an
+			// address of the relay's own family; RFC 8656 section 7.2
+			// wants 440 for a family the server does not allocate.
+			r.log.Info("turn allocation refused", "reason", "address family", "family", fam, "client", client, "user", user)
+			return verdict{reply: errorReply(m, key, stun.CodeAddrFamilyNotSupported, nil)}
+		}
 		if st := r.draining.Load(); st != nil {
 			r.refused(ReasonDraining, "turn allocation refused", "client", client, "user", user)
 			if alt := st.alternateFor(client.Addr(), over); alt.IsValid() {
@@ -190,6 +197,28 @@ func withoutIntegrity(m *stun.Message) []byte {
 	return out.Raw
 }
 
+// requestedFamily returns the value of m's REQUESTED-ADDRESS-FAMILY
+// (0x01 IPv4, 0x02 IPv6, anything else unknown) and whether it has one.
+func requestedFamily(m *stun.Message) (byte, bool) {
+	v, err := m.Get(stun.AttrRequestedAddressFamily)
+	if err != nil {
+		return 0, false
+	}
+	if len(v) != 4 {
+		return 0, true
+	}
+	return v[0], true
+}
+
+// family is the REQUESTED-ADDRESS-FAMILY value of the relayed addresses
+// this relay allocates: those of its address.
+func (r *Relay) family() byte {
+	if r.cfg.Address.Is4() {
+		return 0x01
+	}
+	return 0x02
+}
+
 // errorReply builds an error response to m, signed with key.
 func errorReply(m *stun.Message, key []byte, code stun.ErrorCode, extra stun.Setter) []byte {
 	setters := []stun.Setter{
@@ -216,6 +245,8 @@ func errorReason(code stun.ErrorCode) []byte {
 		return []byte("Allocation Quota Reached")
 	case stun.CodeForbidden:
 		return []byte("Forbidden")
+	case stun.CodeAddrFamilyNotSupported:
+		return []byte("Address Family not Supported")
 	default:
 		return []byte("Insufficient Capacity")
 	}

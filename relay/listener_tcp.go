@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/meridian-traffic/meridian/relay/internal/udpbatch"
 )
 
 // tcpListener wraps a TCP or TLS listener for pion. pion reads each
@@ -212,6 +214,10 @@ type tcpConn struct {
 	primed bool    // hdr holds the first frame's header, read by the waiter
 	buf    *[]byte // pooled; nil when nothing is buffered
 	r, w   int     // buffered bytes are (*buf)[r:w]
+	// sends are the ChannelData payloads of the buffered frames queued
+	// for their peers; sent before the buffer is read into, moved or
+	// given back, and before pion sees a frame.
+	sends *sendQueue
 
 	// held is the transaction ID of the Allocate request the allocation
 	// gate is held for, nil when not held. The gate is released when
@@ -323,28 +329,55 @@ func (c *tcpConn) releaseGate() {
 func (c *tcpConn) Read(p []byte) (int, error) {
 	c.releaseGate()
 	for {
+		if !c.frameBuffered() {
+			// The next read may block or move the buffer.
+			flushToPeers(&c.sends)
+			c.settle()
+		}
 		f, err := c.readFrame()
 		if err != nil {
+			flushToPeers(&c.sends)
 			c.dropBuf()
 			c.readFailed(err)
 			return 0, err
 		}
 		n, ok, err := c.handle(f, p)
-		c.settle()
 		if err != nil {
+			flushToPeers(&c.sends)
 			c.dropBuf()
 			return 0, err
 		}
 		if ok {
+			flushToPeers(&c.sends)
+			c.settle()
 			return n, nil
 		}
 	}
 }
 
+// frameBuffered reports whether a whole frame is buffered, so readFrame
+// returns it without reading.
+func (c *tcpConn) frameBuffered() bool {
+	if c.buf == nil || c.w-c.r < 4 {
+		return false
+	}
+	hdr := (*c.buf)[c.r : c.r+4]
+	size := int(binary.BigEndian.Uint16(hdr[2:4]))
+	switch hdr[0] & 0xC0 {
+	case 0x00:
+		size += 20
+	case 0x40:
+		size = 4 + (size+3)&^3
+	default:
+		return true // readFrame fails it without reading
+	}
+	return c.w-c.r >= size
+}
+
 // handle deals with one frame: it reports whether to hand p[:n] to pion.
 func (c *tcpConn) handle(f, p []byte) (n int, ok bool, err error) {
 	if f[0]&0xC0 == 0x40 {
-		if rc := c.rc.Load(); rc != nil && forwardChannelData(rc, f) {
+		if rc := c.rc.Load(); rc != nil && forwardChannelData(rc, f, &c.sends) {
 			return 0, false, nil
 		}
 		if len(f) > len(p) {
@@ -361,6 +394,9 @@ func (c *tcpConn) handle(f, p []byte) (n int, ok bool, err error) {
 		c.l.invalid.add(invalidOversize)
 		return 0, false, nil
 	}
+	// Whatever pion sees or is answered here comes after the payloads
+	// read before it.
+	flushToPeers(&c.sends)
 	v := c.l.r.inspect(f, c.remote, c.l.state.transport, c.rc.Load() != nil)
 	if v.reply != nil {
 		if _, err := c.Write(v.reply); err != nil {
@@ -479,6 +515,20 @@ func (c *tcpConn) Close() error {
 func (c *tcpConn) writeToClient(b []byte, _ netip.AddrPort) error {
 	_, err := c.write(b)
 	return err
+}
+
+// writeFramesToClient sends the frames in one write: a stream takes them
+// back to back. When the write fails, none counts as sent.
+func (c *tcpConn) writeFramesToClient(frames []udpbatch.Msg, _ *udpbatch.Batch, wbuf *[]byte) (failed uint64) {
+	b := (*wbuf)[:0]
+	for i := range frames {
+		b = append(b, frames[i].Buf...)
+	}
+	*wbuf = b
+	if _, err := c.write(b); err != nil {
+		return 1<<len(frames) - 1
+	}
+	return 0
 }
 
 func (c *tcpConn) stream() bool { return true }

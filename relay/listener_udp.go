@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/meridian-traffic/meridian/relay/internal/udpbatch"
 )
 
 // udpListener wraps one UDP listener socket for pion. One pion goroutine
@@ -20,6 +22,14 @@ type udpListener struct {
 	alloc allocator
 	held  bool // gate held for the request last returned; reader only
 	state serveState
+
+	// Batched reads (nil bc: one datagram per read). Reader only: the
+	// batch read, the next datagram in it, the client payloads queued
+	// for their peers.
+	bc      *udpbatch.Conn
+	rb      *udpbatch.Batch
+	rn, pos int
+	sends   *sendQueue
 
 	mu      sync.RWMutex
 	clients map[netip.AddrPort]*relayConn
@@ -37,7 +47,36 @@ func newUDPListener(r *Relay, conn *net.UDPConn) *udpListener {
 	l := &udpListener{r: r, conn: conn, clients: map[netip.AddrPort]*relayConn{},
 		state: newServeState(TransportUDP, conn.LocalAddr(), 0, 1)}
 	l.alloc = allocator{r: r, gate: &l.gate}
+	if bc, err := udpbatch.New(conn); err == nil {
+		l.bc = bc
+		l.rb = udpbatch.NewBatch(listenerBatchLen, func(int) []byte { return make([]byte, maxRelayPacket) })
+	}
 	return l
+}
+
+// listenerBatchLen is the most datagrams one read of a listener socket
+// takes.
+const listenerBatchLen = 32
+
+// next returns the next datagram: from the batch read last, or from a new
+// read once the payloads queued for peers are sent. A datagram that fills
+// its buffer (maxRelayPacket, pion's inbound MTU) was truncated.
+func (l *udpListener) next(p []byte) ([]byte, netip.AddrPort, error) {
+	if l.bc == nil {
+		n, from, err := l.conn.ReadFromUDPAddrPort(p)
+		return p[:n], from, err
+	}
+	if l.pos == l.rn {
+		flushToPeers(&l.sends)
+		n, err := l.bc.Read(l.rb)
+		if err != nil {
+			return nil, netip.AddrPort{}, err
+		}
+		l.rn, l.pos = n, 0
+	}
+	m := &l.rb.Msgs[l.pos]
+	l.pos++
+	return m.Buf[:m.N], m.Addr, nil
 }
 
 // ReadFrom returns the next request for pion. ChannelData of bound
@@ -51,29 +90,35 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 		l.gate.release()
 	}
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(p)
+		d, from, err := l.next(p)
 		if err != nil {
+			flushToPeers(&l.sends)
 			l.r.stopped(&l.state, err)
 			return 0, nil, err
 		}
+		n := len(d)
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if n >= len(p) {
+		if n >= len(p) || n >= maxRelayPacket {
 			// Truncated by the read: larger than any TURN message the
 			// relay takes (pion's inbound MTU).
 			l.r.udpInvalid.add(invalidOversize)
 			continue
 		}
-		if n >= 4 && p[0]&0xC0 == 0x40 {
-			if l.forward(p[:n], from) {
+		if n >= 4 && d[0]&0xC0 == 0x40 {
+			if l.forward(d, from) {
 				continue
 			}
-			return n, net.UDPAddrFromAddrPort(from), nil
+			flushToPeers(&l.sends)
+			return copy(p, d), net.UDPAddrFromAddrPort(from), nil
 		}
-		if !stun.IsMessage(p[:n]) {
+		if !stun.IsMessage(d) {
 			l.r.udpInvalid.add(invalidGarbage)
 			continue
 		}
-		v := l.r.inspect(p[:n], from, TransportUDP, l.lookup(from) != nil)
+		// Whatever pion sees or is answered here comes after the
+		// payloads read before it.
+		flushToPeers(&l.sends)
+		v := l.r.inspect(d, from, TransportUDP, l.lookup(from) != nil)
 		if v.reply != nil {
 			_, _ = l.conn.WriteToUDPAddrPort(v.reply, from)
 			continue
@@ -86,6 +131,8 @@ func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
 				continue
 			}
 			n = copy(p, v.msg)
+		} else {
+			n = copy(p, d)
 		}
 		if v.bind != nil {
 			l.bindMu.Lock()
@@ -107,12 +154,17 @@ func (l *udpListener) forward(p []byte, from netip.AddrPort) bool {
 	if c == nil {
 		return false
 	}
-	return forwardChannelData(c, p)
+	q := &l.sends
+	if l.bc == nil {
+		q = nil // p is pion's buffer: send at once
+	}
+	return forwardChannelData(c, p, q)
 }
 
 // forwardChannelData relays p, a ChannelData message from c's client, when
-// its channel is bound.
-func forwardChannelData(c *relayConn, p []byte) bool {
+// its channel is bound: at once with a nil q, else through the reader's
+// send queue *q, which the reader flushes before p's buffer is reused.
+func forwardChannelData(c *relayConn, p []byte, q **sendQueue) bool {
 	size := int(binary.BigEndian.Uint16(p[2:4]))
 	if 4+size > len(p) {
 		return false
@@ -121,7 +173,7 @@ func forwardChannelData(c *relayConn, p []byte) bool {
 	if !ok {
 		return false
 	}
-	_, _ = c.sendToPeer(p[4:4+size], peer)
+	queueToPeer(q, c, p[4:4+size], peer)
 	return true
 }
 
@@ -180,6 +232,29 @@ func commitBind(c *relayConn, pb *pendingBind) {
 func (l *udpListener) writeToClient(b []byte, to netip.AddrPort) error {
 	_, err := l.conn.WriteToUDPAddrPort(b, to)
 	return err
+}
+
+// writeFramesToClient sends the frames in one sendmmsg where it can; a
+// frame that fails is skipped.
+func (l *udpListener) writeFramesToClient(frames []udpbatch.Msg, scratch *udpbatch.Batch, _ *[]byte) (failed uint64) {
+	if l.bc == nil {
+		for i := range frames {
+			if _, err := l.conn.WriteToUDPAddrPort(frames[i].Buf, frames[i].Addr); err != nil {
+				failed |= 1 << i
+			}
+		}
+		return failed
+	}
+	for done := 0; done < len(frames); {
+		n, err := l.bc.Write(scratch, frames[done:])
+		done += n
+		if err == nil {
+			break
+		}
+		failed |= 1 << done
+		done++
+	}
+	return failed
 }
 
 func (l *udpListener) stream() bool { return false }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-traffic/meridian/relay/internal/udpbatch"
 )
 
 // clientLink is the client side of an allocation: the listener socket (UDP)
@@ -15,6 +17,11 @@ import (
 type clientLink interface {
 	// writeToClient sends one framed TURN message to the client.
 	writeToClient(b []byte, to netip.AddrPort) error
+	// writeFramesToClient sends framed TURN messages to the client in
+	// order, with scratch for a datagram batch and wbuf for a stream's
+	// concatenated frames, and returns the set of those not sent (bit i
+	// for frames[i]; at most 64 frames).
+	writeFramesToClient(frames []udpbatch.Msg, scratch *udpbatch.Batch, wbuf *[]byte) (failed uint64)
 	// stream reports a stream transport, where ChannelData is padded to a
 	// multiple of four bytes (RFC 8656 section 12.5).
 	stream() bool
@@ -62,7 +69,16 @@ type relayConn struct {
 	// the registry generation it was checked under.
 	sendOK atomic.Pointer[sendCheck]
 
-	rbuf      []byte // peer reads: 4 header bytes, payload, 3 padding
+	rbuf []byte // peer reads without batches: 4 header bytes, payload, 3 padding
+
+	// Batched peer reads (nil bc: one datagram per read). pion's reader
+	// only: the batch being worked through, from the datagram at pos.
+	bc        *udpbatch.Conn
+	lent      udpbatch.LentRead
+	lending   *peerBatch
+	cur       *peerBatch
+	curN, pos int
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -140,26 +156,41 @@ func (c *relayConn) permitSend(peer netip.AddrPort) bool {
 // sendToPeer relays one client payload. It reports false when the packet
 // was dropped by the filter or a cap.
 func (c *relayConn) sendToPeer(b []byte, peer netip.AddrPort) (bool, error) {
-	if !c.permitSend(peer) {
-		c.dropped.Add(1)
-		c.r.refuse(ReasonPeer)
+	if !c.admitToPeer(b, peer) {
 		return false, nil
 	}
-	if !c.r.allowBytes(c, len(b), false) {
-		c.dropped.Add(1)
-		return false, nil
-	}
-	// Counted before the write, so whoever sees the packet arrive sees
-	// it counted.
-	c.toPeerBytes.Add(uint64(len(b)))
-	c.toPeerPackets.Add(1)
 	if _, err := c.udp.WriteToUDPAddrPort(b, peer); err != nil {
-		c.toPeerBytes.Add(-uint64(len(b)))
-		c.toPeerPackets.Add(^uint64(0))
-		c.dropped.Add(1)
+		c.unsendToPeer(len(b))
 		return false, err
 	}
 	return true, nil
+}
+
+// admitToPeer runs the send-time peer filter and the caps on one client
+// payload, and counts it when it passes. It is counted before the write,
+// so whoever sees the packet arrive sees it counted; unsendToPeer takes a
+// failed write back.
+func (c *relayConn) admitToPeer(b []byte, peer netip.AddrPort) bool {
+	if !c.permitSend(peer) {
+		c.dropped.Add(1)
+		c.r.refuse(ReasonPeer)
+		return false
+	}
+	if !c.r.allowBytes(c, len(b), false) {
+		c.dropped.Add(1)
+		return false
+	}
+	c.toPeerBytes.Add(uint64(len(b)))
+	c.toPeerPackets.Add(1)
+	return true
+}
+
+// unsendToPeer takes back an admitted payload of n bytes whose write
+// failed.
+func (c *relayConn) unsendToPeer(n int) {
+	c.toPeerBytes.Add(-uint64(n))
+	c.toPeerPackets.Add(^uint64(0))
+	c.dropped.Add(1)
 }
 
 // WriteTo is pion's path for Send indications and ChannelData it handles
@@ -179,7 +210,99 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // ReadFrom reads peer datagrams. Those from a peer with a bound channel
 // are framed as ChannelData and sent to the client here; the rest go to
 // pion, which sends them as Data indications where a permission exists.
+//
+// It reads what is queued in one batch and sends the batch's frames to
+// the client together (one sendmmsg, or one stream write), before it
+// hands pion anything and before it reads again, so the client gets the
+// peer's datagrams in order.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.bc == nil {
+		return c.readFromOne(p)
+	}
+	for {
+		if c.cur == nil {
+			_, n, err := c.bc.ReadLent(&c.lent)
+			if err != nil {
+				return 0, nil, err
+			}
+			c.cur, c.curN, c.pos = c.lending, n, 0
+			c.lending = nil
+		}
+		pb := c.cur
+		stream := c.link.stream()
+		now := c.r.clock.Load()
+		for c.pos < c.curN {
+			i := c.pos
+			c.pos++
+			m := &pb.b.Msgs[i]
+			n := m.N
+			from := netip.AddrPortFrom(m.Addr.Addr().Unmap(), m.Addr.Port())
+			if !c.r.allowBytes(c, n, c.r.node.Load() != nil && c.r.isRelayed(from)) {
+				c.dropped.Add(1)
+				continue
+			}
+			ch, ok := c.channelFor(from, now)
+			if !ok {
+				// pion's: after what the batch framed so far.
+				c.flushToClient(pb)
+				return copy(p, m.Buf[:n]), net.UDPAddrFromAddrPort(from), nil
+			}
+			f := pb.frame(i)
+			binary.BigEndian.PutUint16(f[0:2], ch)
+			binary.BigEndian.PutUint16(f[2:4], uint16(n))
+			size := 4 + n
+			if stream {
+				for size%4 != 0 {
+					f[size] = 0
+					size++
+				}
+			}
+			c.toClientBytes.Add(uint64(n))
+			c.toClientPackets.Add(1)
+			pb.out = append(pb.out, udpbatch.Msg{Buf: f[:size], Addr: c.client})
+			pb.outN = append(pb.outN, n)
+		}
+		c.flushToClient(pb)
+		c.cur = nil
+		peerBatches.Put(pb)
+	}
+}
+
+// flushToClient sends the frames pb holds to the client and takes back
+// the count of those not sent.
+func (c *relayConn) flushToClient(pb *peerBatch) {
+	if len(pb.out) == 0 {
+		return
+	}
+	failed := c.link.writeFramesToClient(pb.out, pb.b, &pb.wbuf)
+	for i := 0; failed != 0; i++ {
+		if failed&1 != 0 {
+			c.toClientBytes.Add(-uint64(pb.outN[i]))
+			c.toClientPackets.Add(^uint64(0))
+			c.dropped.Add(1)
+		}
+		failed >>= 1
+	}
+	clear(pb.out)
+	pb.out = pb.out[:0]
+	pb.outN = pb.outN[:0]
+}
+
+// lendPeerBatch and givePeerBatch lend ReadLent a batch from the pool.
+func (c *relayConn) lendPeerBatch() *udpbatch.Batch {
+	pb := peerBatches.Get().(*peerBatch)
+	c.lending = pb
+	return pb.b
+}
+
+func (c *relayConn) givePeerBatch(*udpbatch.Batch) {
+	peerBatches.Put(c.lending)
+	c.lending = nil
+}
+
+// readFromOne is ReadFrom one datagram at a time, where batches are not
+// available.
+func (c *relayConn) readFromOne(p []byte) (int, net.Addr, error) {
 	buf := c.rbuf
 	for {
 		n, from, err := c.udp.ReadFromUDPAddrPort(buf[4 : 4+maxRelayPacket])

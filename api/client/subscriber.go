@@ -50,6 +50,7 @@ type SubscriberConfig struct {
 	Site       string                  // expected site; "" pins the site of the first verified snapshot (cache or director)
 	ID         string                  // subscriber id, e.g. "us-traffic1" or "dns/ns1"
 	Kind       string                  // api.KindNode, api.KindDNS or api.KindDirector
+	GeoIP      string                  // the build of the GeoIP database in use (geoip.DB.Build), reported on every poll; "" = none
 	CacheFile  string                  // last-known-good snapshot; "" = no cache
 	HTTPClient *http.Client            // nil = DefaultHTTPClient(); must not have an overall Timeout shorter than Wait
 	Logger     *slog.Logger            // nil = discard
@@ -310,6 +311,9 @@ func (s *Subscriber) poll(ctx context.Context) error {
 		"after":      {strconv.FormatUint(held, 10)},
 		"subscriber": {s.cfg.ID},
 		"kind":       {s.cfg.Kind},
+	}
+	if s.cfg.GeoIP != "" {
+		q.Set("geoip", s.cfg.GeoIP)
 	}
 	s.mu.Lock()
 	if s.refusal != "" {

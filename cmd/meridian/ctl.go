@@ -15,6 +15,7 @@ import (
 
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/geoip"
 )
 
 // ctlCmd is one `meridian ctl` command: the help text is made from the
@@ -392,6 +393,11 @@ func ctlExplain(ctx context.Context, c *ctlRun, args []string) error {
 		return c.printJSON(ex)
 	}
 	fmt.Fprintf(c.out, "client  %s (scope /%d)\nnodes   %s\n", ex.Client, ex.Scope, strings.Join(ex.Nodes, ", "))
+	geo := geoip.DescribeBuild(ex.GeoIP)
+	if ex.GeoIP == "" {
+		geo += " (the director runs without --geoip: geo and timezone fall back)"
+	}
+	fmt.Fprintf(c.out, "geoip   %s\n", geo)
 	for _, t := range ex.Trace {
 		fmt.Fprintf(c.out, "  %s\n", t)
 	}

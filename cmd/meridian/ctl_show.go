@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/geoip"
 )
 
 // table writes aligned columns; rows are tab-separated.
@@ -110,6 +111,7 @@ func ctlStatus(ctx context.Context, c *ctlRun, args []string) error {
 	if err := subscribersTable(c.out, st.Subscribers, st.Version, now); err != nil {
 		return err
 	}
+	geoipWarnings(c.out, st)
 	if len(st.Refused) == 0 {
 		return nil
 	}
@@ -141,6 +143,23 @@ func refusedReason(r string) string {
 		return "missing (no signature)"
 	}
 	return dash(r)
+}
+
+// geoipWarnings warns of DNS servers whose GeoIP database differs from the
+// director's: explain (which reads the director's) would name another node
+// than their answers for some clients.
+func geoipWarnings(out io.Writer, st *api.Status) {
+	for _, s := range st.Subscribers {
+		if s.Kind != api.KindDNS || s.GeoIP == st.GeoIP {
+			continue
+		}
+		fmt.Fprintf(out, "\nwarning: %s uses GeoIP %s, the director %s uses %s: ctl explain can name another node than its DNS answers",
+			s.ID, geoip.DescribeBuild(s.GeoIP), dash(st.Director), geoip.DescribeBuild(st.GeoIP))
+		if st.GeoIP == "" {
+			fmt.Fprint(out, " (start the director with --geoip FILE, the DNS servers' database)")
+		}
+		fmt.Fprintln(out)
+	}
 }
 
 func ctlNodes(ctx context.Context, c *ctlRun, args []string) error {

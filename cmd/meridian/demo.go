@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v4"
+
 	"github.com/meridian-traffic/meridian/cluster"
 )
 
@@ -37,6 +39,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	siteFile := fs.String("site", "zones/demo.yaml", "site file")
 	corefile := fs.String("corefile", "", "Corefile (default: generated for 127.0.0.1:1053)")
 	keep := fs.Bool("keep", false, "keep the temporary directory on exit")
+	geo := fs.String("geoip", "", "GeoIP City database for the director and the DNS server (make run writes one from zones/demo-geoip.yaml)")
+	geoNets := fs.String("geoip-networks", "zones/demo-geoip.yaml", "the networks of --geoip, for the dig commands printed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,7 +73,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	directorURL := "http://" + director
 	if *corefile == "" {
 		*corefile = filepath.Join(dir, "Corefile")
-		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir)), 0o644); err != nil {
+		if err := os.WriteFile(*corefile, []byte(demoCorefile(site, directorURL, psk, dir, *geo)), 0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -84,7 +88,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	}
 	if err := procs.start("director", self, "director", "--name", site.Masters.Primary.Name,
 		"--data", filepath.Join(dir, "director"), "--listen", director, "--site", *siteFile,
-		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken); err != nil {
+		"--psk-file", psk, "--admin-token-file", token, "--client-token-file", clientToken, "--geoip", *geo); err != nil {
 		return err
 	}
 	if err := procs.waitUp(ctx, "director", directorURL+"/healthz", 60*time.Second); err != nil {
@@ -122,6 +126,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 		}
 	}
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
+	printDemoGeo(out, site, *geo, *geoNets)
 	if k, err := readPSK(psk, false, slog.New(slog.DiscardHandler)); err == nil {
 		printTURN(out, site, string(cluster.RelaySecret(k)), cert)
 	}
@@ -131,21 +136,59 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	return nil
 }
 
-func demoCorefile(site *cluster.Site, directorURL, psk, dir string) string {
+// demoCorefile serves the whole zone from the site (static records, SOA
+// and NS included), with the demo's GeoIP database when there is one.
+func demoCorefile(site *cluster.Site, directorURL, psk, dir, geo string) string {
+	geoLine := ""
+	if geo != "" {
+		geoLine = "geoip " + geo
+	}
 	return fmt.Sprintf(`%s:1053 {
     bind 127.0.0.1
     meridian {
         director %s
         psk_file %s
         cache_dir %s
+        %s
         explain on
-        fallthrough
     }
-    file zones/db.support.example.com %s
     prometheus 127.0.0.1:9153
     errors
 }
-`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), site.Zone)
+`, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), geoLine)
+}
+
+// demoNetwork is one entry of zones/demo-geoip.yaml.
+type demoNetwork struct {
+	Network string `yaml:"network"`
+	City    string `yaml:"city"`
+	Node    string `yaml:"node"`
+}
+
+// printDemoGeo shows the geo answers of the demo's GeoIP database, which
+// the director (ctl explain) and the DNS server both read.
+func printDemoGeo(out io.Writer, site *cluster.Site, geo, networks string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n  dig @127.0.0.1 -p 1053 %s NS   # SOA, NS and static records come from the site file\n", site.Zone)
+	if geo == "" {
+		fmt.Fprintf(&b, "\nNo GeoIP database (--geoip): geo answers fall back; `make run` writes one.\n")
+		io.WriteString(out, b.String())
+		return
+	}
+	var nets []demoNetwork
+	if data, err := os.ReadFile(networks); err == nil {
+		_ = yaml.Unmarshal(data, &nets)
+	}
+	fmt.Fprintf(&b, "\nGeoIP %s (director and DNS server), by client subnet:\n\n", geo)
+	for _, n := range nets {
+		fmt.Fprintf(&b, "  dig @127.0.0.1 -p 1053 %s A +subnet=%s   # %s: %s\n", site.TrafficHostname, n.Network, n.City, n.Node)
+	}
+	if len(nets) > 0 {
+		if p, err := netip.ParsePrefix(nets[0].Network); err == nil {
+			fmt.Fprintf(&b, "  bin/meridian ctl explain %s\n", p.Addr().Next())
+		}
+	}
+	io.WriteString(out, b.String())
 }
 
 func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToken string, nodes []demoNode, logs string) {

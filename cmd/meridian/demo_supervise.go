@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,34 +15,23 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
+	"github.com/meridian-traffic/meridian/internal/proc"
 )
 
-// supervisor runs the demo's child processes. Each one's command line is
-// printed at its start and written at the top of its log; when one dies
-// the others keep running, and the supervisor says which one died, shows
-// the end of its log and how to start it again.
+// supervisor runs the demo's child processes on a proc.Set, whose logs
+// start with the command line of each child. When one dies the others keep
+// running, and the supervisor says which one died, shows the end of its
+// log and how to start it again.
 type supervisor struct {
 	logDir string
 	out    io.Writer // messages for the operator
+	procs  *proc.Set
 
 	mu       sync.Mutex
-	procs    []*child
 	running  bool // every child started: a death is reported, not returned
 	stopping bool
-	failed   bool // a child died or did not start: the logs are kept
-	wg       sync.WaitGroup
-}
-
-// child is one supervised process.
-type child struct {
-	name    string
-	cmdline string // how to start it by hand, its output going to its log
-	log     string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
-	err     error         // its exit status, set before done is closed
-	// reported: its death was told (under supervisor.mu)
-	reported bool
+	failed   bool            // a child died or did not start: the logs are kept
+	reported map[string]bool // the children whose death was told
 }
 
 // stopGrace is how long stop waits after SIGTERM before SIGKILL.
@@ -54,82 +41,55 @@ const stopGrace = 10 * time.Second
 const logTail = 8
 
 func newSupervisor(logDir string, out io.Writer) *supervisor {
-	return &supervisor{logDir: logDir, out: out}
+	s := &supervisor{logDir: logDir, out: out, reported: map[string]bool{}}
+	s.procs = proc.NewSet(logDir, proc.Tag("demo"), proc.OnExit(s.exited))
+	return s
 }
 
 // start runs bin with args as the child name; its output goes to
 // logDir/name.log.
 func (s *supervisor) start(name, bin string, args ...string) error {
-	logPath := filepath.Join(s.logDir, name+".log")
-	cmdline := shellQuote(append([]string{bin}, args...)) + " 2>&1 | tee -a " + shellQuote([]string{logPath})
-	if wd, err := os.Getwd(); err == nil {
-		cmdline = "cd " + shellQuote([]string{wd}) + " && " + cmdline // relative paths stay right
-	}
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := s.procs.Start(name, exec.Command(bin, args...)); err != nil {
 		s.fail()
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(logf, "# demo: %s started at %s with:\n# %s\n", name, time.Now().Format(time.RFC3339), cmdline)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group: the terminal's Ctrl-C reaches only the demo, which
-	// then stops the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		s.fail()
-		return fmt.Errorf("demo: start %s: %w", name, err)
-	}
-	c := &child{name: name, cmdline: cmdline, log: logPath, cmd: cmd, done: make(chan struct{})}
-	s.mu.Lock()
-	s.procs = append(s.procs, c)
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		c.err = cmd.Wait()
-		logf.Close()
-		close(c.done)
-		s.exited(c)
-	}()
 	return nil
 }
 
 // exited reports a child that died while the demo runs; one stopped by
 // stop is not a failure. A death during the start is the start's error.
-func (s *supervisor) exited(c *child) {
+func (s *supervisor) exited(name string) {
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
 		return
 	}
 	s.failed = true
-	if !s.running || c.reported {
+	if !s.running || s.reported[name] {
 		s.mu.Unlock()
 		return
 	}
-	c.reported = true
+	s.reported[name] = true
 	s.mu.Unlock()
-	s.report(c)
+	s.report(name)
 }
 
 // report says which child died, shows the end of its log and how to
 // start it again.
-func (s *supervisor) report(c *child) {
+func (s *supervisor) report(name string) {
 	status := "exited with status 0"
-	if c.err != nil {
-		status = c.err.Error()
+	if err := s.procs.Err(name); err != nil {
+		status = err.Error()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\ndemo: %s (pid %d) died: %s. The others keep running.\n", c.name, c.cmd.Process.Pid, status)
-	if tail := lastLines(c.log, logTail); tail != "" {
-		fmt.Fprintf(&b, "  the end of its log, %s:\n", c.log)
+	fmt.Fprintf(&b, "\ndemo: %s (pid %d) died: %s. The others keep running.\n", name, s.procs.Pid(name), status)
+	if tail := s.procs.Tail(name, logTail); tail != "" {
+		fmt.Fprintf(&b, "  the end of its log, %s:\n", s.procs.Log(name))
 		for l := range strings.Lines(tail) {
 			b.WriteString("    " + l)
 		}
 	}
-	fmt.Fprintf(&b, "  to start it again, run in another terminal:\n    %s\n", c.cmdline)
+	fmt.Fprintf(&b, "  to start it again, run in another terminal:\n    %s\n", s.procs.CommandLine(name))
 	s.mu.Lock()
 	io.WriteString(s.out, b.String())
 	s.mu.Unlock()
@@ -140,20 +100,16 @@ func (s *supervisor) report(c *child) {
 func (s *supervisor) started() {
 	s.mu.Lock()
 	s.running = true
-	var dead []*child
-	for _, c := range s.procs {
-		select {
-		case <-c.done:
-			if !c.reported {
-				c.reported = true
-				dead = append(dead, c)
-			}
-		default:
+	var dead []string
+	for _, name := range s.procs.Names() {
+		if !s.procs.Running(name) && !s.reported[name] {
+			s.reported[name] = true
+			dead = append(dead, name)
 		}
 	}
 	s.mu.Unlock()
-	for _, c := range dead {
-		s.report(c)
+	for _, name := range dead {
+		s.report(name)
 	}
 }
 
@@ -171,90 +127,25 @@ func (s *supervisor) Failed() bool {
 	return s.failed
 }
 
-// child returns the named child, nil if none.
-func (s *supervisor) child(name string) *child {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.procs {
-		if c.name == name {
-			return c
-		}
-	}
-	return nil
-}
-
 // stop sends SIGTERM to every running child, newest first, and SIGKILL to
-// any still running after stopGrace; it waits until their exits are
-// reported.
+// any still running after stopGrace; it returns once their exits are
+// handled, naming those it had to kill.
 func (s *supervisor) stop() {
 	s.mu.Lock()
 	s.stopping = true
-	procs := append([]*child(nil), s.procs...)
 	s.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].cmd.Process.Signal(syscall.SIGTERM)
+	for _, name := range s.procs.StopAll(stopGrace) {
+		fmt.Fprintf(s.out, "demo: %s did not stop within %s; killed it\n", name, stopGrace)
 	}
-	timer := time.NewTimer(stopGrace)
-	defer timer.Stop()
-	expired := false
-	for _, c := range procs {
-		if !expired {
-			select {
-			case <-c.done:
-				continue
-			case <-timer.C:
-				expired = true
-			}
-		}
-		select {
-		case <-c.done:
-		default:
-			fmt.Fprintf(s.out, "demo: %s did not stop; killing it\n", c.name)
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
-	s.wg.Wait()
 }
 
 // summary lists the children with their pids and logs.
 func (s *supervisor) summary() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var b strings.Builder
-	for _, c := range s.procs {
-		fmt.Fprintf(&b, "  %-16s pid %-7d %s\n", c.name, c.cmd.Process.Pid, c.log)
+	for _, name := range s.procs.Names() {
+		fmt.Fprintf(&b, "  %-16s pid %-7d %s\n", name, s.procs.Pid(name), s.procs.Log(name))
 	}
 	return b.String()
-}
-
-// lastLines returns the last n lines of a file, "" if it cannot be read.
-func lastLines(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	b = bytes.TrimRight(b, "\n")
-	lines := bytes.Split(b, []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n"))) + "\n"
-}
-
-// shellQuote joins args for a POSIX shell.
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@+", r))
-		}) < 0 {
-			q[i] = a
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }
 
 // demoPort is a port the demo listens on.
@@ -296,10 +187,10 @@ func checkPorts(ports []demoPort) error {
 }
 
 // waitUp waits until url answers 200, for at most limit; it gives up at
-// once when the named child exits.
+// once when the named child exits, which fails the demo.
 func (s *supervisor) waitUp(ctx context.Context, name, url string, limit time.Duration) error {
-	c := s.child(name)
-	if c == nil {
+	done := s.procs.Done(name)
+	if done == nil {
 		return fmt.Errorf("%s was not started", name)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -309,8 +200,9 @@ func (s *supervisor) waitUp(ctx context.Context, name, url string, limit time.Du
 	select {
 	case err := <-errc:
 		return err
-	case <-c.done:
-		return fmt.Errorf("%s exited during its start (%v); the end of %s:\n%s", name, c.err, c.log, lastLines(c.log, logTail))
+	case <-done:
+		s.fail()
+		return fmt.Errorf("%s exited during its start (%v); the end of %s:\n%s", name, s.procs.Err(name), s.procs.Log(name), s.procs.Tail(name, logTail))
 	}
 }
 

@@ -35,7 +35,7 @@ func TestSupervisor(t *testing.T) {
 	}
 	// Deaths during the start are the start's business; once started,
 	// they are reported, each once.
-	<-s.child("false").done
+	<-s.procs.Done("false")
 	s.started()
 	testkit.Eventually(t, 5*time.Second, "both deaths reported", func() bool {
 		return strings.Contains(out.String(), "demo: failer") && strings.Contains(out.String(), "demo: false")
@@ -61,7 +61,7 @@ func TestSupervisor(t *testing.T) {
 		t.Errorf("log does not start with the command line:\n%s", log)
 	}
 	select {
-	case <-s.child("sleeper").done:
+	case <-s.procs.Done("sleeper"):
 		t.Fatal("a death stopped the others")
 	default:
 	}

@@ -53,6 +53,8 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		clientURL   = fs.String("etcd-client-url", "", "embedded member client URL (default: a free loopback port)")
 		initial     = fs.String("etcd-initial-cluster", "", "every member as NAME=PEERURL,... (empty: single member)")
 		state       = fs.String("etcd-cluster-state", "new", "new, or existing when joining a running cluster")
+		heartbeat   = fs.Duration("etcd-heartbeat-interval", 0, "embedded member's raft heartbeat interval (0: etcd's 100ms)")
+		election    = fs.Duration("etcd-election-timeout", 0, "embedded member's raft election timeout, at least 5 heartbeat intervals (0: etcd's 1s)")
 		siteFile    = fs.String("site", "", "site file stored as the first config version when the store is empty")
 		pskFile     = fs.String("psk-file", os.Getenv(envPSKFile), "file holding the pre-shared key (env "+envPSKFile+"; or the key itself in "+envPSK+")")
 		tokenFile   = fs.String("admin-token-file", os.Getenv(envTokenFile), "file of the operators' admin API tokens, NAME TOKEN per line, or one bare token named admin (env "+envTokenFile+")")
@@ -61,7 +63,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		insecure    = fs.Bool(flagAllowInsecure, false, "accept secret files that the group or others may read (warns)")
 		electionTTL = fs.Int("election-ttl", director.DefaultElectionTTL, "leader lease in seconds")
-		geoipFile   = fs.String("geoip", "", "MaxMind City database for explain and session home nodes")
+		geoipFile   = fs.String("geoip", "", "MaxMind City database (the DNS servers' geoip file) for ctl explain and session home nodes; without it geo and timezone fall back")
 		clientToks  = fs.String("client-token-file", os.Getenv(envClientTokenFile), "file of session API client tokens, one per line (env "+envClientTokenFile+"); without it the session API answers 503")
 		turnTLS     = fs.Bool("turn-tls", false, "hand out turns: URIs (the relays have TLS certificates)")
 	)
@@ -104,6 +106,7 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		Etcd: director.EtcdConfig{
 			DataDir: *data, MemberName: *etcdName, PeerURL: *peerURL, ClientURL: *clientURL,
 			InitialCluster: *initial, ClusterState: *state,
+			HeartbeatInterval: *heartbeat, ElectionTimeout: *election,
 		},
 	}
 	if *etcd != "" {

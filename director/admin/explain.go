@@ -12,8 +12,10 @@ import (
 )
 
 // handleExplain runs the selection engine on the current snapshot for one
-// client address, with Config.Locator when set; without it geo and
-// timezone decisions fall back as the engine documents.
+// client address, with Config.Locator (meridian director --geoip) when
+// set; without it geo and timezone decisions fall back as the engine
+// documents. The answer names the database build, so that it can be held
+// against the DNS servers' (ctl status).
 func (a *API) handleExplain(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	addr, err := netip.ParseAddr(q.Get("ip"))
@@ -33,7 +35,7 @@ func (a *API) handleExplain(w http.ResponseWriter, r *http.Request) {
 	p := a.pub.Current()
 	var dec cluster.Decision
 	p.Engine(a.cfg.Locator).Select(query, &dec)
-	out := api.Explain{Client: addr.String(), Scope: dec.Scope, Trace: dec.Explain(), Nodes: []string{}}
+	out := api.Explain{Client: addr.String(), Scope: dec.Scope, Trace: dec.Explain(), Nodes: []string{}, GeoIP: a.geoipBuild()}
 	for _, n := range dec.Chosen() {
 		out.Nodes = append(out.Nodes, n.Name)
 	}

@@ -29,7 +29,16 @@ func (a *API) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Masters: p.Snap.Masters, Nodes: nodes,
 		Subscribers: a.pub.Subscribers(now),
 		Refused:     a.guard.RefusedSubscribers(now),
+		GeoIP:       a.geoipBuild(),
 	})
+}
+
+// geoipBuild is the build of the director's GeoIP database, "" without one.
+func (a *API) geoipBuild() string {
+	if b, ok := a.cfg.Locator.(interface{ Build() string }); ok {
+		return b.Build()
+	}
+	return ""
 }
 
 func (a *API) handleNodes(w http.ResponseWriter, r *http.Request) {

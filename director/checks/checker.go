@@ -42,7 +42,8 @@ func New(cfg Config, site *store.Site, pub *publish.Publisher, met *Metrics, log
 	return &Checker{cfg: cfg, log: log, met: met, site: site, pub: pub}
 }
 
-// Leading reports whether this director runs the health checks now.
+// Leading reports whether this director leads and runs the nodes' health
+// checks now (every director probes the masters).
 func (c *Checker) Leading() bool { return c.leading.Load() }
 
 // Metrics are the checks' meridian_director_* series, registered when the

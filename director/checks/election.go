@@ -11,9 +11,22 @@ import (
 	"github.com/meridian-traffic/meridian/director/store"
 )
 
-// Run campaigns for leadership and runs the health checks while this
-// director leads; when the lease is lost it campaigns again.
+// Run probes the masters for as long as ctx lasts, whether or not this
+// director leads, and campaigns for leadership, running the nodes' health
+// checks while it leads; when the lease is lost it campaigns again.
+//
+// The masters are probed by every director so that the support hostname
+// swings within the masters' own fall time of a master's death, also
+// when the director that dies is the leader: a leader killed without
+// resigning keeps its lease (and the nodes' checks with it) until the
+// lease expires.
 func (c *Checker) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.runHealth(ctx, masterTargets)
+	}()
+	defer func() { <-done }()
 	for ctx.Err() == nil {
 		if err := c.lead(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("leader election", "err", err)
@@ -59,8 +72,8 @@ func (c *Checker) lead(ctx context.Context) error {
 		c.leading.Store(false)
 		c.met.leading.Set(0)
 	}()
-	c.log.Info("leading: running health checks", "director", c.cfg.Name)
-	c.runHealth(cctx)
+	c.log.Info("leading: running the nodes' health checks", "director", c.cfg.Name)
+	c.runHealth(cctx, nodeTargets)
 	if ctx.Err() != nil {
 		// Stopping: hand leadership over at once rather than after the TTL.
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/meridian-traffic/meridian/cluster"
@@ -13,15 +14,25 @@ import (
 type target struct {
 	key    string // the state record key
 	name   string
+	master bool
 	hc     cluster.HealthCheck
 	state  cluster.Health // state in the snapshot when the check started
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// runHealth runs the health checks while this director leads. It follows
-// config changes: a target whose check changed restarts, one removed stops.
-func (c *Checker) runHealth(ctx context.Context) {
+// Which targets a runHealth probes.
+type targetKind int
+
+const (
+	nodeTargets   targetKind = iota // the nodes: the leader's
+	masterTargets                   // the masters: every director's
+)
+
+// runHealth runs the health checks of kind's targets until ctx is done.
+// It follows config changes: a target whose check changed restarts, one
+// removed stops.
+func (c *Checker) runHealth(ctx context.Context, kind targetKind) {
 	running := map[string]*target{}
 	defer func() {
 		for _, t := range running {
@@ -33,6 +44,11 @@ func (c *Checker) runHealth(ctx context.Context) {
 		p := c.pub.Current()
 		if p.Snap != nil {
 			want := c.targets(p.Snap)
+			for key, t := range want {
+				if t.master != (kind == masterTargets) {
+					delete(want, key)
+				}
+			}
 			for key, t := range running {
 				if w, ok := want[key]; !ok || w.hc != t.hc {
 					t.cancel()
@@ -74,12 +90,23 @@ func (c *Checker) targets(s *cluster.Snapshot) map[string]*target {
 	}
 	for _, m := range ms {
 		k := c.site.Keys.Master(m.Name)
-		out[k] = &target{key: k, name: m.Name, hc: m.Health, state: s.Master(m.Name).Health}
+		out[k] = &target{key: k, name: m.Name, master: true, hc: m.Health, state: s.Master(m.Name).Health}
 	}
 	return out
 }
 
-// probeLoop probes one target every interval and stores state changes.
+// probeLoop probes one target every interval and stores the changes of
+// its verdict.
+//
+// A node is probed by the leader only. A master is probed by every
+// director, so that a master's death is stored within its own fall time
+// even when the director that dies is the leader (whose lease the others
+// would otherwise wait for): every director stores a master's fall, and
+// only the leader stores its rise. When another director stored a master
+// down that the leader finds up (it reaches the master where the other
+// does not), the leader stores it up again once it has seen rise passes
+// in a row after that change; a master that really fell fails the
+// leader's probes too, so the leader never undoes a true fall.
 func (c *Checker) probeLoop(ctx context.Context, t *target) {
 	probe, err := health.ForCheck(t.hc, c.turnProbe)
 	if err != nil {
@@ -88,6 +115,7 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 		return
 	}
 	h := health.NewRiseFall(t.hc.Rise, t.hc.Fall, t.state)
+	stored, passes := t.state, 0 // the stored state last seen, passes since it changed
 	tick := time.NewTicker(t.hc.Interval.D())
 	defer tick.Stop()
 	for {
@@ -102,8 +130,24 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 			result = "failure"
 		}
 		c.met.checks.WithLabelValues(string(t.hc.Kind), result).Inc()
+		if s := c.stored(t); s != stored {
+			stored, passes = s, 0
+		}
+		if err == nil {
+			passes++
+		} else {
+			passes = 0
+		}
 		prev := h.State()
-		if changed, reason := h.Observe(err); changed {
+		changed, reason := h.Observe(err)
+		store := changed
+		if t.master && !c.Leading() && h.State() != cluster.Down {
+			store = false // a rise of a master is the leader's to store
+		}
+		if t.master && c.Leading() && !changed && h.State() == cluster.Up && stored == cluster.Down && passes >= t.hc.Rise {
+			store, reason = true, fmt.Sprintf("%d checks passed on the leader since it was stored down", passes)
+		}
+		if store {
 			if werr := c.storeHealth(ctx, t.key, h.State(), reason); werr != nil {
 				// Not stored: forget the verdict so the next probe retries.
 				h.Set(prev)
@@ -120,6 +164,18 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 		case <-tick.C:
 		}
 	}
+}
+
+// stored is target t's health in the published snapshot.
+func (c *Checker) stored(t *target) cluster.Health {
+	p := c.pub.Current()
+	if p.Snap == nil {
+		return cluster.Unknown
+	}
+	if t.master {
+		return p.Snap.Master(t.name).Health
+	}
+	return p.Snap.Node(t.name).Health
 }
 
 func (c *Checker) storeHealth(ctx context.Context, key string, h cluster.Health, reason string) error {

@@ -103,13 +103,20 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// get reads a value; the page's live updates swap parts of it, so a
+	// read that races a swap (its element gone) is tried again, boundedly.
 	get := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
+		var err error
+		for range 10 {
+			var v string
+			if v, err = chromedp.Run(ctx, a); err == nil {
+				return v
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		return v
+		t.Fatalf("%s: %v", what, err)
+		return ""
 	}
 	shot := func(name string) step {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {

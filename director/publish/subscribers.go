@@ -25,6 +25,7 @@ type Subscriber struct {
 	SentAt    time.Time
 	Failed    string // the reason of its last ?failed=
 	FailedAt  time.Time
+	GeoIP     string // its GeoIP database build, as its last poll said (?geoip=)
 }
 
 // registry holds the subscribers seen by this director. changed is closed
@@ -71,6 +72,15 @@ func (g *registry) seen(id, kind string, after uint64, failed string, now time.T
 		s.Failed, s.FailedAt = failed, now
 	}
 	g.notify()
+}
+
+// geoip records the GeoIP database build a subscriber's poll reported.
+func (g *registry) geoip(id, build string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s, ok := g.subs[id]; ok {
+		s.GeoIP = build
+	}
 }
 
 // sent records that version v went out to the subscriber.
@@ -202,7 +212,7 @@ func (g *registry) list(now time.Time, cur uint64, curAt time.Time, poll, lagAft
 	for _, s := range g.subs {
 		behind := s.Version < cur && now.Sub(curAt) > lagAfter
 		silent := now.Sub(s.LastSeen) > poll+lagAfter
-		out = append(out, api.Subscriber{ID: s.ID, Kind: s.Kind, Version: s.Version, LastSeen: s.LastSeen, Lagging: behind || silent})
+		out = append(out, api.Subscriber{ID: s.ID, Kind: s.Kind, Version: s.Version, LastSeen: s.LastSeen, Lagging: behind || silent, GeoIP: s.GeoIP})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -49,6 +49,7 @@ func (p *Publisher) HandleSync(w http.ResponseWriter, r *http.Request, _ []byte)
 		return
 	}
 	p.subs.seen(id, kind, after, failed, time.Now())
+	p.subs.geoip(id, web.Truncate(q.Get("geoip"), web.MaxIDLen))
 	if failed != "" {
 		p.log.Warn("subscriber failed to apply a snapshot", "subscriber", id, "holding", after, "reason", failed)
 	}

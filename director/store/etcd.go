@@ -41,6 +41,12 @@ type EtcdConfig struct {
 	// ClusterToken separates clusters bootstrapped on the same network
 	// (default "meridian").
 	ClusterToken string
+	// HeartbeatInterval and ElectionTimeout are the embedded member's raft
+	// timers (etcd's --heartbeat-interval and --election-timeout; zero:
+	// etcd's defaults, 100ms and 1s). When the member leading the raft
+	// group dies, the others elect a new one after one to two election
+	// timeouts, and the store takes no writes meanwhile.
+	HeartbeatInterval, ElectionTimeout time.Duration
 }
 
 // Store is the etcd connection and, when embedded, the member behind it.
@@ -118,6 +124,12 @@ func startMember(ctx context.Context, c EtcdConfig, log *slog.Logger) (*embed.Et
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(NewZapLogger(log))
 	cfg.InitialClusterToken = c.ClusterToken
 	cfg.ClusterState = c.ClusterState
+	if c.HeartbeatInterval > 0 {
+		cfg.TickMs = uint(c.HeartbeatInterval.Milliseconds())
+	}
+	if c.ElectionTimeout > 0 {
+		cfg.ElectionMs = uint(c.ElectionTimeout.Milliseconds())
+	}
 	// Heartbeats rewrite keys every few seconds: keep an hour of history.
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"

@@ -6,7 +6,7 @@ import (
 )
 
 // bgpPath is one path of a prefix in a router's BGP table, as FRR's
-// `show bgp ipv4 unicast PREFIX json` prints it.
+// `show bgp ipv4|ipv6 unicast PREFIX json` prints it.
 type bgpPath struct {
 	Peer struct {
 		PeerID string `json:"peerId"`
@@ -17,15 +17,16 @@ type bgpPath struct {
 }
 
 // bgpPaths returns the paths region's router holds for the anycast
-// prefix, by the peer they came from. A node's path stays in the table
-// while a better one is chosen, so this (not the kernel route, which shows
-// the best path only) tells whether the node still announces.
-func (e *Env) bgpPaths(reg string) (map[string]bgpPath, error) {
+// prefix of family f, by the peer (the session's neighbor address) they
+// came from. A node's path stays in the table while a better one is
+// chosen, so this (not the kernel route, which shows the best path only)
+// tells whether the node still announces.
+func (e *Env) bgpPaths(reg string, f fam) (map[string]bgpPath, error) {
 	r := e.router(reg)
 	if r == nil {
 		return nil, nil
 	}
-	out, err := e.vtysh(r, "show bgp ipv4 unicast "+e.anycastPrefix()+" json")
+	out, err := e.vtysh(r, "show bgp "+f.String()+" unicast "+e.anycastPrefix(f)+" json")
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +43,10 @@ func (e *Env) bgpPaths(reg string) (map[string]bgpPath, error) {
 	return paths, nil
 }
 
-// hasPath reports whether region's router holds a path from node ip.
+// hasPath reports whether region's router holds a path from node ip (the
+// node's session address of ip's family) for that family's prefix.
 func (e *Env) hasPath(reg, ip string) bool {
-	paths, err := e.bgpPaths(reg)
+	paths, err := e.bgpPaths(reg, famOf(ip))
 	if err != nil {
 		return false
 	}
@@ -54,7 +56,7 @@ func (e *Env) hasPath(reg, ip string) bool {
 
 // gshutPath reports whether the path from ip carries GRACEFUL_SHUTDOWN.
 func (e *Env) gshutPath(reg, ip string) bool {
-	paths, err := e.bgpPaths(reg)
+	paths, err := e.bgpPaths(reg, famOf(ip))
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +33,7 @@ type Config struct {
 	Runs     int       // repetitions of the timed failovers (default 5)
 	Keep     bool      // keep the run directory (logs) after the run
 	Hold     bool      // after the scenarios (or a failed setup), wait for ctx before teardown
+	Only     []int     // play only these scenarios (all when empty)
 	Out      io.Writer // the results table
 	Logger   *slog.Logger
 }
@@ -51,8 +54,10 @@ type Env struct {
 	directors               []*topo.Node // every director, in topology order
 	routers, nodes, clients []*topo.Node
 	directorURL             string            // the first director's URL, as the lab's namespaces reach it
-	directorURLs            map[string]string // every director's URL, by topology node name
-	dnsAddr                 string            // host:port
+	directorURLs            map[string]string // every director's URL over IPv4, by topology node name
+	directorURLs6           map[string]string // every director's URL over IPv6 ("" when it has none)
+	dnsAddr                 string            // host:port over IPv4
+	dnsAddr6                string            // host:port over IPv6 ("" when the DNS server has none)
 
 	bgpChecked, bgpOK bool // whether the routers learned the anycast prefix
 }
@@ -114,9 +119,16 @@ func (e *Env) setup(ctx context.Context) error {
 	if err := e.waitAllUp(ctx); err != nil {
 		return fmt.Errorf("%w (logs in %s)", err, e.procs.LogDir())
 	}
+	// Over IPv6 the DNS server is reached once the routers exchanged
+	// their IPv6 routes.
 	for _, c := range e.clients {
-		if err := waitFor(ctx, 30*time.Second, func() bool { _, err := e.resolve(ctx, c.Name, ""); return err == nil }); err != nil {
-			return fmt.Errorf("DNS does not answer %s (logs in %s): %w", c.Name, e.procs.LogDir(), err)
+		for _, f := range families {
+			if e.dnsServer(f) == "" || famAddrOf(c, f) == "" {
+				continue
+			}
+			if err := waitFor(ctx, 30*time.Second, func() bool { _, err := e.resolveFam(ctx, c.Name, f, ""); return err == nil }); err != nil {
+				return fmt.Errorf("DNS does not answer %s over %s (logs in %s): %w", c.Name, f, e.procs.LogDir(), err)
+			}
 		}
 	}
 	return nil
@@ -133,25 +145,47 @@ func (e *Env) pickRoles() error {
 	if len(e.nodes) == 0 || len(e.clients) == 0 {
 		return errors.New("topology: want traffic nodes and clients")
 	}
-	e.directorURLs = map[string]string{}
+	e.directorURLs, e.directorURLs6 = map[string]string{}, map[string]string{}
 	for _, d := range ds {
-		addr, err := e.flagValue(d, "--listen")
+		listen, err := e.flagValue(d, "--listen")
 		if err != nil {
 			return err
 		}
-		e.directorURLs[d.Name] = "http://" + addr
-	}
-	e.directorURL = e.directorURLs[e.director.Name]
-	for _, ex := range e.dns.Exec {
-		if f := strings.Fields(ex); len(f) >= 4 && f[1] == "addr" && f[2] == "add" {
-			e.dnsAddr = strings.Split(f[3], "/")[0] + ":53"
-			break
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return fmt.Errorf("topology: director %s: --listen %q: %w", d.Name, listen, err)
+		}
+		// A director listening on every address is reached on the ones its
+		// exec lines assign.
+		a4, a6 := host, ""
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			a4, a6 = famAddrOf(d, v4), famAddrOf(d, v6)
+		}
+		e.directorURLs[d.Name] = "http://" + hostPort(a4, port)
+		if a6 != "" {
+			e.directorURLs6[d.Name] = "http://" + hostPort(a6, port)
 		}
 	}
+	e.directorURL = e.directorURLs[e.director.Name]
+	if a := famAddrOf(e.dns, v4); a != "" {
+		e.dnsAddr = hostPort(a, "53")
+	}
+	if a := famAddrOf(e.dns, v6); a != "" {
+		e.dnsAddr6 = hostPort(a, "53")
+	}
 	if e.dnsAddr == "" {
-		return fmt.Errorf("topology: dns node %s has no address", e.dns.Name)
+		return fmt.Errorf("topology: dns node %s has no IPv4 address", e.dns.Name)
 	}
 	return nil
+}
+
+// dnsServer is the DNS server's host:port over family f ("" when it has
+// no address of f).
+func (e *Env) dnsServer(f fam) string {
+	if f == v6 {
+		return e.dnsAddr6
+	}
+	return e.dnsAddr
 }
 
 // flagValue returns the value of flag in node n's command.

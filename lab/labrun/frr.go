@@ -71,7 +71,11 @@ func (e *Env) vtysh(r *topo.Node, command string) (string, error) {
 // routeVia returns the next hops of router r's kernel route for prefix;
 // none when it has no route.
 func (e *Env) routeVia(r *topo.Node, prefix string) ([]string, error) {
-	out, err := exec.Command("ip", "-n", e.lab.NS(r.Name), "route", "show", "exact", prefix).Output()
+	args := []string{"-n", e.lab.NS(r.Name)}
+	if famOf(prefix) == v6 {
+		args = append(args, "-6")
+	}
+	out, err := exec.Command("ip", append(args, "route", "show", "exact", prefix)...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("ip route on %s: %w", r.Name, err)
 	}

@@ -15,23 +15,14 @@ import (
 	"github.com/meridian-traffic/meridian/lab/topo"
 )
 
-// addrOf returns the first address node n's exec lines assign.
-func addrOf(n *topo.Node) string {
-	for _, ex := range n.Exec {
-		if f := strings.Fields(ex); len(f) >= 4 && f[1] == "addr" && f[2] == "add" && f[len(f)-1] != "lo" {
-			return strings.Split(f[3], "/")[0]
-		}
-	}
-	return ""
-}
-
 func region(n *topo.Node) string { return n.Labels[topo.LabelRegion] }
 
-// siteNode returns the site's node holding address ip, or nil.
+// siteNode returns the site's node holding address ip (of either
+// family), or nil.
 func (e *Env) siteNode(ip string) *cluster.Node {
 	for i := range e.site.Nodes {
-		if e.site.Nodes[i].IPv4.String() == ip {
-			return &e.site.Nodes[i]
+		if n := &e.site.Nodes[i]; nodeAddr(n, v4) == ip || nodeAddr(n, v6) == ip {
+			return n
 		}
 	}
 	return nil
@@ -57,11 +48,39 @@ func (e *Env) router(reg string) *topo.Node {
 	return nil
 }
 
-// resolve asks the lab's DNS server for the traffic hostname from client's
-// namespace, with ECS when ecs is not empty; it returns the answering
-// node (the first address).
+// resolve asks the lab's DNS server over IPv4 for the traffic hostname's
+// A records from client's namespace, with ECS when ecs is not empty; it
+// returns the answering node (the first address).
 func (e *Env) resolve(ctx context.Context, client, ecs string) (*cluster.Node, error) {
-	args := []string{"dns", e.dnsAddr, e.site.TrafficHostname}
+	return e.resolveFam(ctx, client, v4, ecs)
+}
+
+// resolveFam asks the DNS server over family f for the traffic
+// hostname's records of that family (A or AAAA), from client's own
+// address of f, with ECS when ecs is not empty (of either family).
+func (e *Env) resolveFam(ctx context.Context, client string, f fam, ecs string) (*cluster.Node, error) {
+	out, err := e.query(ctx, client, f, e.site.TrafficHostname, ecs)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no %s answer for %s", f, e.site.TrafficHostname)
+	}
+	n := e.siteNode(out[0])
+	if n == nil {
+		return nil, fmt.Errorf("answer %s is no traffic node", out[0])
+	}
+	return n, nil
+}
+
+// query asks the DNS server over family f for name's records of f from
+// client's namespace and returns the addresses.
+func (e *Env) query(ctx context.Context, client string, f fam, name, ecs string) ([]string, error) {
+	server := e.dnsServer(f)
+	if server == "" {
+		return nil, fmt.Errorf("the DNS server has no %s address", f)
+	}
+	args := []string{qkind(f), server, name}
 	if ecs != "" {
 		args = append(args, ecs)
 	}
@@ -69,15 +88,15 @@ func (e *Env) resolve(ctx context.Context, client, ecs string) (*cluster.Node, e
 	if err != nil {
 		return nil, err
 	}
-	f := strings.Fields(out)
-	if len(f) == 0 {
-		return nil, fmt.Errorf("no answer for %s", e.site.TrafficHostname)
+	return strings.Fields(out), nil
+}
+
+// qkind is the probe kind querying family f's address records.
+func qkind(f fam) string {
+	if f == v6 {
+		return "aaaa"
 	}
-	n := e.siteNode(f[0])
-	if n == nil {
-		return nil, fmt.Errorf("answer %s is no traffic node", f[0])
-	}
-	return n, nil
+	return "dns"
 }
 
 // ctl runs `meridian ctl ARGS` against the first director from its
@@ -119,38 +138,45 @@ func (e *Env) applySite(ctx context.Context, m cluster.Method) error {
 	return err
 }
 
-// anycastPrefix and anycastAddr are what the nodes announce and serve.
-func (e *Env) anycastPrefix() string {
+// anycastPrefix and anycastAddr are what the nodes announce and serve in
+// family f ("" when the site has none).
+func (e *Env) anycastPrefix(f fam) string {
 	for _, n := range e.site.Nodes {
-		if len(n.Anycast) > 0 {
-			return n.Anycast[0].String()
+		for _, p := range n.Anycast {
+			if (f == v6) == p.Addr().Is6() {
+				return p.String()
+			}
 		}
 	}
 	return ""
 }
 
-func (e *Env) anycastAddr() string {
-	if !e.site.Selection.AnycastIPv4.IsValid() {
+func (e *Env) anycastAddr(f fam) string {
+	a := e.site.Selection.AnycastIPv4
+	if f == v6 {
+		a = e.site.Selection.AnycastIPv6
+	}
+	if !a.IsValid() {
 		return ""
 	}
-	return e.site.Selection.AnycastIPv4.String()
+	return a.String()
 }
 
-// nodeInfoURL is a node agent's info endpoint at addr.
-func nodeInfoURL(addr string) string { return "http://" + addr + ":7801/v1/node" }
+// nodeInfoURL is a node agent's info endpoint at addr (either family).
+func nodeInfoURL(addr string) string { return "http://" + hostPort(addr, "7801") + "/v1/node" }
 
 // hasRouteVia reports whether region's router routes the anycast prefix
-// through next hop ip (any next hop when ip is empty).
+// of ip's family through next hop ip.
 func (e *Env) hasRouteVia(reg, ip string) bool {
 	r := e.router(reg)
 	if r == nil {
 		return false
 	}
-	via, err := e.routeVia(r, e.anycastPrefix())
+	via, err := e.routeVia(r, e.anycastPrefix(famOf(ip)))
 	if err != nil {
 		return false
 	}
-	return (ip == "" && len(via) > 0) || (ip != "" && slices.Contains(via, ip))
+	return slices.Contains(via, ip)
 }
 
 // turnCredential mints a relay credential as the director's broker does.

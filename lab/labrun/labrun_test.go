@@ -19,7 +19,7 @@ func TestParseGeo(t *testing.T) {
 		name, yaml, err string
 		n               int
 	}{
-		{"lab file", "", "", 4},
+		{"lab file", "", "", 8},
 		{"unknown field", "- network: 192.0.2.0/28\n  latitude: 1\n", "latitude", 0},
 		{"empty", "[]", "no networks", 0},
 	}
@@ -186,5 +186,83 @@ func TestProbeDNS(t *testing.T) {
 	}
 	if err := Probe([]string{"watch-dns", server, "traffic.example.", "-", "192.0.2.1", "gone", "100ms"}, &bytes.Buffer{}); err == nil {
 		t.Error("watch-dns for an answer that never goes returned no error")
+	}
+}
+
+func TestFamilies(t *testing.T) {
+	n := &topo.Node{Exec: []string{
+		"ip addr add 192.0.2.18/30 dev eth1",
+		"ip addr add 2001:db8:1:16::18/64 dev eth1 nodad",
+		"ip addr add 203.0.113.241/32 dev lo",
+		"ip addr add 2001:db8:0:240::241/128 dev lo",
+		"ip -6 route replace default via 2001:db8:1:16::17",
+	}}
+	if got := famAddrOf(n, v4); got != "192.0.2.18" {
+		t.Errorf("IPv4 address %q", got)
+	}
+	if got := famAddrOf(n, v6); got != "2001:db8:1:16::18" {
+		t.Errorf("IPv6 address %q", got)
+	}
+	if famOf("2001:db8::1") != v6 || famOf("192.0.2.0/24") != v4 {
+		t.Error("famOf")
+	}
+	subs, err := bucketSubnets("2001:db8:1:6400::/56")
+	if err != nil || strings.Join(subs, " ") != "2001:db8:1:6401::/64 2001:db8:1:64fe::/64" {
+		t.Errorf("bucketSubnets = %v, %v", subs, err)
+	}
+	if _, err := bucketSubnets("2001:db8:1::/64"); err == nil {
+		t.Error("bucketSubnets of a /64: no error")
+	}
+	var r Result
+	r.ffig(v6, "x", "%d", 1)
+	r.figure("y", "2")
+	var b bytes.Buffer
+	printTable(&b, &Report{Results: []Result{r}})
+	if !strings.Contains(b.String(), "ipv6 x: 1") || !strings.Contains(b.String(), "y: 2") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+// TestProbeAAAA asks for AAAA records with an IPv6 client subnet.
+func TestProbeAAAA(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		addr := "2001:db8:1::1"
+		if o := q.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				if s, ok := opt.(*dns.EDNS0_SUBNET); ok && s.Family == 2 && s.SourceNetmask == 56 && s.Address.String() == "2001:db8:2:6400::" {
+					addr = "2001:db8:2::1"
+				}
+			}
+		}
+		if q.Question[0].Qtype == dns.TypeAAAA {
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 5}, AAAA: net.ParseIP(addr)})
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	server := pc.LocalAddr().String()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"aaaa", server, "traffic.example."}, "2001:db8:1::1\n"},
+		{[]string{"aaaa", server, "traffic.example.", "2001:db8:2:6400::/56"}, "2001:db8:2::1\n"},
+		{[]string{"dns", server, "traffic.example."}, "\n"},
+		{[]string{"watch-dns", server, "traffic.example.", "2001:db8:2:6400::/56", "2001:db8:2::1", "back", "2s"}, "ready\ndone "},
+	} {
+		var out bytes.Buffer
+		if err := Probe(tc.args, &out); err != nil {
+			t.Fatalf("Probe(%q): %v", tc.args, err)
+		}
+		if !strings.HasPrefix(out.String(), tc.want) {
+			t.Errorf("Probe(%q) printed %q, want prefix %q", tc.args, out.String(), tc.want)
+		}
 	}
 }

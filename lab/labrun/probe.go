@@ -27,11 +27,20 @@ import (
 // from the lab's own addresses. Kinds:
 //
 //	dns SERVER NAME [ECS]                   print the A answers, space-separated
+//	aaaa SERVER NAME [ECS]                  print the AAAA answers, space-separated
 //	http URL                                print the status code and body
 //	wait-http URL TIMEOUT                   until URL answers 200
 //	watch-dns SERVER NAME ECS ADDR gone|back TIMEOUT
+//	                                        (A or AAAA records, by ADDR's family)
 //	watch-node URL NAME is|not TIMEOUT      until URL's node info names NAME (or another node)
 //	turn SERVER USER PASS                   allocate; print the relayed address
+//	turn-family SERVER USER PASS 4|6        Allocate with REQUESTED-ADDRESS-FAMILY;
+//	                                        print "relayed ADDR" or "error CODE REASON"
+//	turn-perm SERVER USER PASS PEERS        allocate, ask a permission for each of the
+//	                                        comma-separated PEERS; print "PEER ok" or
+//	                                        "PEER refused REASON" per peer
+//	metric URL NAME                         print the value of metric NAME (no labels) at URL
+//	etcd-status URL                         print an etcd member's id and its raft leader's id
 //	post URL TOKENFILE BODY                 POST BODY with the bearer token; print status and body
 //	turn-echo SERVER USER PASS PEERIP DUR   allocate, print "relayed ADDR", echo what
 //	                                        PEERIP sends through it for DUR
@@ -46,7 +55,7 @@ func Probe(args []string, out io.Writer) error {
 		return errors.New("probe: missing kind")
 	}
 	kind, args := args[0], args[1:]
-	want := map[string]int{"dns": -1, "http": 1, "wait-http": 2, "watch-dns": 6, "watch-node": 4, "turn": 3, "turn-stream": 5, "turn-echo": 5, "post": 3}
+	want := map[string]int{"dns": -1, "aaaa": -1, "turn-family": 4, "turn-perm": 4, "metric": 2, "etcd-status": 1, "http": 1, "wait-http": 2, "watch-dns": 6, "watch-node": 4, "turn": 3, "turn-stream": 5, "turn-echo": 5, "post": 3}
 	n, ok := want[kind]
 	if !ok {
 		return fmt.Errorf("probe: unknown kind %q", kind)
@@ -55,16 +64,40 @@ func Probe(args []string, out io.Writer) error {
 		return fmt.Errorf("probe %s: wrong number of arguments", kind)
 	}
 	switch kind {
-	case "dns":
+	case "dns", "aaaa":
 		ecs := ""
 		if len(args) == 3 {
 			ecs = args[2]
 		}
-		addrs, err := queryA(args[0], args[1], ecs)
+		qtype := dns.TypeA
+		if kind == "aaaa" {
+			qtype = dns.TypeAAAA
+		}
+		addrs, err := query(args[0], args[1], qtype, ecs)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(out, strings.Join(addrs, " "))
+	case "turn-family":
+		res, err := allocateFamily(args[0], args[1], args[2], args[3])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, res)
+	case "metric":
+		v, err := metric(args[0], args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, v)
+	case "etcd-status":
+		member, leader, err := etcdStatus(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, member, leader)
+	case "turn-perm":
+		return permissions(out, args[0], args[1], args[2], strings.Split(args[3], ","))
 	case "http":
 		code, body, err := httpGet(args[0])
 		if err != nil {
@@ -89,8 +122,12 @@ func Probe(args []string, out io.Writer) error {
 		if ecs == "-" {
 			ecs = ""
 		}
+		qtype := dns.TypeA
+		if strings.Contains(addr, ":") {
+			qtype = dns.TypeAAAA
+		}
 		return watch(out, limit, func() bool {
-			addrs, err := queryA(server, name, ecs)
+			addrs, err := query(server, name, qtype, ecs)
 			return err == nil && len(addrs) > 0 && slices.Contains(addrs, addr) != gone
 		})
 	case "watch-node":
@@ -153,20 +190,24 @@ func poll(limit, every time.Duration, cond func() bool) error {
 	return nil
 }
 
-// queryA asks server for name's A records, with an EDNS Client Subnet
-// option when ecs is a prefix.
-func queryA(server, name, ecs string) ([]string, error) {
+// query asks server for name's records of qtype (A or AAAA), with an EDNS
+// Client Subnet option of the prefix's family when ecs is a prefix.
+func query(server, name string, qtype uint16, ecs string) ([]string, error) {
 	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	m.SetQuestion(dns.Fqdn(name), qtype)
 	if ecs != "" {
 		p, err := netip.ParsePrefix(ecs)
 		if err != nil {
 			return nil, fmt.Errorf("ecs %q: %w", ecs, err)
 		}
+		family := uint16(1)
+		if p.Addr().Is6() {
+			family = 2
+		}
 		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 		o.SetUDPSize(1232)
-		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1,
-			SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()})
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: family,
+			SourceNetmask: uint8(p.Bits()), Address: p.Masked().Addr().AsSlice()})
 		m.Extra = append(m.Extra, o)
 	}
 	c := &dns.Client{Timeout: 500 * time.Millisecond}
@@ -179,8 +220,11 @@ func queryA(server, name, ecs string) ([]string, error) {
 	}
 	var addrs []string
 	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
+		switch a := rr.(type) {
+		case *dns.A:
 			addrs = append(addrs, a.A.String())
+		case *dns.AAAA:
+			addrs = append(addrs, a.AAAA.String())
 		}
 	}
 	return addrs, nil

@@ -26,8 +26,11 @@ type Result struct {
 	Name    string            `json:"name"`
 	Status  Status            `json:"status"`
 	Figures map[string]string `json:"figures,omitempty"`
-	Detail  string            `json:"detail,omitempty"` // why it failed or was skipped
-	Took    float64           `json:"seconds"`
+	// Families holds the figures measured per address family, under
+	// "ipv4" and "ipv6".
+	Families map[string]map[string]string `json:"families,omitempty"`
+	Detail   string                       `json:"detail,omitempty"` // why it failed or was skipped
+	Took     float64                      `json:"seconds"`
 
 	failures int
 	reasons  []string
@@ -49,6 +52,19 @@ func (r *Result) figure(name, format string, args ...any) {
 		r.Figures = map[string]string{}
 	}
 	r.Figures[name] = fmt.Sprintf(format, args...)
+}
+
+// ffig adds a named figure of family f to r.
+func (r *Result) ffig(f fam, name, format string, args ...any) {
+	if r.Families == nil {
+		r.Families = map[string]map[string]string{}
+	}
+	m := r.Families[f.String()]
+	if m == nil {
+		m = map[string]string{}
+		r.Families[f.String()] = m
+	}
+	m[name] = fmt.Sprintf(format, args...)
 }
 
 // maxReasons is how many failure reasons a result keeps; one root cause
@@ -81,6 +97,17 @@ func printTable(w io.Writer, rep *Report) {
 		lines := make([]string, 0, len(keys)+1)
 		for _, k := range keys {
 			lines = append(lines, k+": "+r.Figures[k])
+		}
+		for _, f := range families {
+			m := r.Families[f.String()]
+			var fk []string
+			for k := range m {
+				fk = append(fk, k)
+			}
+			slices.Sort(fk)
+			for _, k := range fk {
+				lines = append(lines, f.String()+" "+k+": "+m[k])
+			}
 		}
 		if r.Detail != "" {
 			lines = append(lines, r.Detail)

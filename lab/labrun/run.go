@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -51,6 +52,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	for _, s := range e.scenarios() {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, s.id) {
+			continue
 		}
 		e.log.Info("scenario", "id", s.id, "name", s.name)
 		r := Result{ID: s.id, Name: s.name, Status: Pass}

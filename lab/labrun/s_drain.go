@@ -10,8 +10,9 @@ import (
 )
 
 // drain is scenario 4: drain the first client's node; DNS stops answering
-// it, its relay refuses new allocations, and its speaker marks the route
-// with GRACEFUL_SHUTDOWN before withdrawing it.
+// it (A and AAAA), its relay refuses new allocations, and its speaker
+// marks its routes of both families with GRACEFUL_SHUTDOWN before
+// withdrawing them.
 func (e *Env) drain(ctx context.Context, r *Result) {
 	c, target, err := e.firstClient(ctx)
 	if err != nil {
@@ -48,42 +49,60 @@ func (e *Env) drain(ctx context.Context, r *Result) {
 		}
 	}
 	type bgpSeen struct{ gshut, moved, gone time.Duration }
-	bgpDone := make(chan bgpSeen, 1)
+	bgpDone := make(chan map[fam]*bgpSeen, 1)
 
-	dw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.TrafficHostname, "-", target.IPv4.String(), "gone", failWait.String())
-	if err != nil {
-		r.fail("%v", err)
-		return
+	fams := e.targetFams(target)
+	dws := map[fam]*watcher{}
+	for _, f := range fams {
+		dw, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsServer(f), e.site.TrafficHostname, "-", nodeAddr(target, f), "gone", failWait.String())
+		if err != nil {
+			r.fail("%v", err)
+			return
+		}
+		dws[f] = dw
 	}
 	drained := time.Now()
 	if bgp {
 		go func() {
-			var s bgpSeen
-			reg, ip := target.Region, target.IPv4.String()
+			seen := map[fam]*bgpSeen{}
+			for _, f := range e.bgpFams() {
+				seen[f] = &bgpSeen{}
+			}
+			reg := target.Region
 			_ = waitFor(ctx, failWait, func() bool {
-				if s.gshut == 0 && e.gshutPath(reg, ip) {
-					s.gshut = time.Since(drained)
+				done := true
+				for f, s := range seen {
+					ip := nodeAddr(target, f)
+					if s.gone != 0 {
+						continue
+					}
+					if s.gshut == 0 && e.gshutPath(reg, ip) {
+						s.gshut = time.Since(drained)
+					}
+					if s.moved == 0 && !e.hasRouteVia(reg, ip) {
+						s.moved = time.Since(drained)
+					}
+					if !e.hasPath(reg, ip) {
+						s.gone = time.Since(drained)
+					} else {
+						done = false
+					}
 				}
-				if s.moved == 0 && !e.hasRouteVia(reg, ip) {
-					s.moved = time.Since(drained)
-				}
-				if !e.hasPath(reg, ip) {
-					s.gone = time.Since(drained)
-					return true
-				}
-				return false
+				return done
 			})
-			bgpDone <- s
+			bgpDone <- seen
 		}()
 	}
 	if _, err := e.ctl(ctx, "drain", target.Name); err != nil {
 		r.fail("%v", err)
 		return
 	}
-	if dt, err := dw.wait(); err != nil {
-		r.fail("DNS kept answering %s: %v", target.Name, err)
-	} else {
-		r.figure("DNS stops answering", "%s", dt.Sub(drained).Round(time.Millisecond))
+	for _, f := range fams {
+		if dt, err := dws[f].wait(); err != nil {
+			r.fail("DNS kept answering %s over %s: %v", target.Name, f, err)
+		} else {
+			r.ffig(f, "DNS stops answering", "%s", dt.Sub(drained).Round(time.Millisecond))
+		}
 	}
 	if relayUp {
 		// The relay learns of the drain from its next snapshot.
@@ -98,19 +117,22 @@ func (e *Env) drain(ctx context.Context, r *Result) {
 		r.figure("new TURN allocation", "not checked: %s", noRelay(target))
 	}
 	if bgp {
-		s := <-bgpDone
-		switch {
-		case s.gone == 0:
-			r.fail("route via %s not withdrawn within %s", target.Name, failWait)
-		case s.gshut == 0:
-			r.fail("route via %s withdrawn after %s without GRACEFUL_SHUTDOWN seen first", target.Name, s.gone.Round(time.Millisecond))
-		case s.gone-s.gshut < gshutWait(target)*8/10:
-			r.fail("%s withdrew %s after GRACEFUL_SHUTDOWN, before its graceful_shutdown time %s", target.Name,
-				(s.gone - s.gshut).Round(time.Millisecond), gshutWait(target))
-			fallthrough
-		default:
-			r.figure("BGP", "GRACEFUL_SHUTDOWN after %s, router's next hop moved off it after %s, withdrawn after %s",
-				s.gshut.Round(time.Millisecond), s.moved.Round(time.Millisecond), s.gone.Round(time.Millisecond))
+		seen := <-bgpDone
+		for _, f := range e.bgpFams() {
+			s := seen[f]
+			switch {
+			case s.gone == 0:
+				r.fail("%s route via %s not withdrawn within %s", f, target.Name, failWait)
+			case s.gshut == 0:
+				r.fail("%s route via %s withdrawn after %s without GRACEFUL_SHUTDOWN seen first", f, target.Name, s.gone.Round(time.Millisecond))
+			case s.gone-s.gshut < gshutWait(target)*8/10:
+				r.fail("%s withdrew its %s route %s after GRACEFUL_SHUTDOWN, before its graceful_shutdown time %s", target.Name, f,
+					(s.gone - s.gshut).Round(time.Millisecond), gshutWait(target))
+				fallthrough
+			default:
+				r.ffig(f, "BGP", "GRACEFUL_SHUTDOWN after %s, router's next hop moved off it after %s, withdrawn after %s",
+					s.gshut.Round(time.Millisecond), s.moved.Round(time.Millisecond), s.gone.Round(time.Millisecond))
+			}
 		}
 	} else {
 		r.figure("BGP", "not checked: %s", e.noBGP())
@@ -137,17 +159,8 @@ func (e *Env) drain(ctx context.Context, r *Result) {
 		r.fail("%v", err)
 		return
 	}
-	w, err := e.startWatch(ctx, c.Name, "watch-dns", e.dnsAddr, e.site.TrafficHostname, "-", target.IPv4.String(), "back", failWait.String())
-	if err == nil {
-		_, err = w.wait()
-	}
-	if err != nil {
-		r.fail("DNS did not answer %s after undrain: %v", target.Name, err)
-	}
-	if bgp {
-		if err := waitFor(ctx, failWait, func() bool { return e.hasPath(target.Region, target.IPv4.String()) }); err != nil {
-			r.fail("path from %s not back after undrain", target.Name)
-		}
+	if err := e.nodeBack(ctx, c.Name, target); err != nil {
+		r.fail("after undrain: %v", err)
 	}
 }
 

@@ -16,10 +16,13 @@ import (
 // streamFor is how long each direction of the session streams.
 const streamFor = 2 * time.Second
 
-// session is scenario 8: a customer in one region and a representative in
-// the other get their home nodes from the director's session broker; the
+// session is scenario 8: a customer in one region (over IPv4) and a
+// representative in the other (over IPv6, when the director has an IPv6
+// address) get their home nodes from the director's session broker; the
 // customer's stream goes through its home node to the representative's
 // home node and back, then, after show-my-screen, the other way round.
+// The relays serve IPv4 only (see relayFamily), so the streams run over
+// IPv4 whichever family a party signed in over.
 func (e *Env) session(ctx context.Context, r *Result) {
 	cust, rep := e.clients[0], e.otherRegion(e.clients[0])
 	created, err := e.sessionCall(ctx, cust, api.PathSessions, "{}")
@@ -32,13 +35,22 @@ func (e *Env) session(ctx context.Context, r *Result) {
 		return
 	}
 	id := created.ID
-	joined, err := e.sessionCall(ctx, rep, strings.Replace(api.PathSessionJoin, "{id}", id, 1), "{}")
+	repURL, repFam := e.directorURL, v4
+	if u := e.directorURLs6[e.director.Name]; u != "" && famAddrOf(rep, v6) != "" {
+		repURL, repFam = u, v6
+	}
+	joined, err := e.sessionCallAt(ctx, repURL, rep, strings.Replace(api.PathSessionJoin, "{id}", id, 1), "{}")
 	if err != nil {
-		r.fail("join: %v", err)
+		r.fail("join over %s: %v", repFam, err)
 		return
 	}
 	if !e.homeIn(r, "customer", cust, created.Home) || !e.homeIn(r, "representative", rep, joined.Home) {
 		return
+	}
+	r.ffig(v4, "customer", "%s signs in from %s to %s: home %s %v", cust.Name, famAddrOf(cust, v4), e.directorURL, created.Home.Node, created.Home.Addresses)
+	r.ffig(repFam, "representative", "%s joins from %s to %s: home %s %v", rep.Name, famAddrOf(rep, repFam), repURL, joined.Home.Node, joined.Home.Addresses)
+	if repFam == v6 {
+		r.ffig(v6, "media", "through the homes' relays over IPv4: a dual-stack node's relay serves IPv4 only")
 	}
 	if joined.View == nil || joined.View.Node != created.Home.Node {
 		r.fail("representative's view %v is not the customer's home %s", joined.View, created.Home.Node)

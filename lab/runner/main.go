@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/meridian-traffic/meridian/lab/labrun"
@@ -45,7 +47,17 @@ func run() int {
 	keep := flag.Bool("keep", false, "keep the run directory with every process's log")
 	verbose := flag.Bool("v", false, "log progress to stderr")
 	hold := flag.Bool("hold", false, "keep the lab up after the scenarios until Ctrl-C (for looking around)")
+	only := flag.String("scenarios", "", "play only these scenarios, e.g. 1,5 (default: all)")
 	flag.Parse()
+	var ids []int
+	for _, f := range strings.FieldsFunc(*only, func(r rune) bool { return r == ',' || r == ' ' }) {
+		id, err := strconv.Atoi(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lab: -scenarios: %q is no scenario number\n", f)
+			return 2
+		}
+		ids = append(ids, id)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "lab: needs root (network namespaces)")
 		return 2
@@ -86,7 +98,7 @@ func run() int {
 	defer stop()
 	err = labrun.Run(ctx, labrun.Config{
 		Topology: *topology, Bin: binPath, Self: self, Results: *results,
-		Runs: *runs, Keep: *keep, Hold: *hold, Out: os.Stdout, Logger: logger,
+		Runs: *runs, Keep: *keep, Hold: *hold, Only: ids, Out: os.Stdout, Logger: logger,
 	})
 	switch {
 	case err == nil:

@@ -8,23 +8,31 @@ import (
 	"github.com/meridian-traffic/meridian/cluster"
 )
 
-// answer fills a with the answer for an owned name (o nil: a name that
-// does not exist) and returns the metric rule and the ECS scope.
+// answer fills a with the answer for a name of the site (o nil: a name
+// that does not exist) and returns the metric rule and the ECS scope.
 func (m *Meridian) answer(v *view, o *owned, qtype uint16, c querier, a *dns.Msg, server string) (rule, int) {
 	if o == nil {
 		a.Rcode = dns.RcodeNameError
 		a.Ns = v.soa
 		return ruleNXDomain, 0
 	}
+	return m.answerName(v, o, qtype, c, a, server, 0)
+}
+
+// answerName answers a name that exists; depth counts the CNAMEs followed.
+func (m *Meridian) answerName(v *view, o *owned, qtype uint16, c querier, a *dns.Msg, server string, depth int) (rule, int) {
 	if o.apex {
 		switch qtype {
 		case dns.TypeSOA:
 			a.Answer = v.soa
 			return ruleApex, 0
 		case dns.TypeNS:
-			a.Answer = v.ns
+			a.Answer, a.Extra = v.ns, v.nsGlue
 			return ruleApex, 0
 		}
+	}
+	if cname := o.static[dns.TypeCNAME]; cname != nil && qtype != dns.TypeCNAME {
+		return ruleStatic, m.alias(v, cname, qtype, c, a, server, depth)
 	}
 	r, scope := ruleNoData, 0
 	switch o.kind {
@@ -43,6 +51,13 @@ func (m *Meridian) answer(v *view, o *owned, qtype uint16, c querier, a *dns.Msg
 	case kindExplain:
 		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
 			r, scope = ruleExplain, m.explain(v, c, a)
+		}
+	}
+	if o.static != nil {
+		n := len(a.Answer)
+		staticAnswer(o, qtype, a)
+		if n == 0 && len(a.Answer) > 0 {
+			r = ruleStatic
 		}
 	}
 	if len(a.Answer) == 0 {

@@ -17,6 +17,21 @@ import (
 // soa is the site's SOA as negative answers carry it.
 var soa = test.SOA("support.example.com. 30 IN SOA ns1.support.example.com. hostmaster.support.example.com. 3 3600 600 86400 30")
 
+// siteNS is the zone's NS set, nsGlue the name servers' addresses: both
+// from the site file (ns, records).
+var (
+	siteNS = []dns.RR{
+		test.NS("support.example.com. 300 IN NS ns1.support.example.com."),
+		test.NS("support.example.com. 300 IN NS ns2.support.example.com."),
+	}
+	nsGlue = []dns.RR{
+		test.A("ns1.support.example.com. 300 IN A 192.0.2.53"),
+		test.AAAA("ns1.support.example.com. 300 IN AAAA 2001:db8::53"),
+		test.A("ns2.support.example.com. 300 IN A 198.51.100.53"),
+		test.AAAA("ns2.support.example.com. 300 IN AAAA 2001:db8:1::53"),
+	}
+)
+
 // srvGlue is the glue of the relay SRV answers of the test site with every
 // node up: the three primaries and, as the priority-20 fallback, the
 // secondary eu2 (IPv4 only).
@@ -43,11 +58,8 @@ func TestAnswers(t *testing.T) {
 		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("support.example.com. 30 IN A 192.0.2.10")}}},
 		{Case: test.Case{Qname: "Support.Example.COM.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("support.example.com. 30 IN AAAA 2001:db8::10")}}},
 		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{soa}}},
-		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeNS, Answer: []dns.RR{
-			test.NS("support.example.com. 300 IN NS ns1.support.example.com."),
-			test.NS("support.example.com. 300 IN NS ns2.support.example.com."),
-		}}},
-		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeMX, Ns: []dns.RR{soa}}},
+		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeNS, Answer: siteNS, Extra: nsGlue}},
+		{Case: test.Case{Qname: "support.example.com.", Qtype: dns.TypeCAA, Ns: []dns.RR{soa}}},
 
 		// Traffic hostname: prefix overrides, then geo (secondary eu2 is
 		// not a candidate while primaries are up).
@@ -84,7 +96,7 @@ func TestAnswers(t *testing.T) {
 		{Case: test.Case{Qname: "_udp.traffic.support.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{soa}}},
 		{Case: test.Case{Qname: "nope.traffic.support.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}},
 		{Case: test.Case{Qname: "_explain.traffic.support.example.com.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}},
-		{Case: test.Case{Qname: "www.support.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}},
+		{Case: test.Case{Qname: "nope.support.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa}}},
 	}
 	m := testPlugin(t, testSnapshot(t, cluster.MethodGeo, nil), false)
 	m.Next = test.ErrorHandler()
@@ -188,21 +200,32 @@ func TestFallthrough(t *testing.T) {
 	next := test.NextHandler(dns.RcodeRefused, nil) // a recognisable rcode
 	tests := []struct {
 		name     string
+		zones    []string // the plugin's zones; support.example.com. by default
 		fall     []string
 		qname    string
 		wantNext bool
 	}{
-		{"not owned, fallthrough", []string{"."}, "www.support.example.com.", true},
-		{"not owned, fallthrough for its zone", []string{"support.example.com."}, "www.support.example.com.", true},
-		{"not owned, fallthrough for another zone", []string{"example.org."}, "www.support.example.com.", false},
-		{"not owned, no fallthrough", nil, "www.support.example.com.", false},
-		{"owned, fallthrough", []string{"."}, "traffic.support.example.com.", false},
-		{"under the traffic hostname, fallthrough", []string{"."}, "x.traffic.support.example.com.", false},
-		{"outside the plugin's zones", nil, "www.example.org.", true},
+		// Every name of the site's zone is the site's: static, owned or
+		// NXDOMAIN, never the next plugin's.
+		{"site zone, no such name, fallthrough", nil, []string{"."}, "nope.support.example.com.", false},
+		{"site zone, static, fallthrough", nil, []string{"."}, "www.support.example.com.", false},
+		{"site zone, owned, fallthrough", nil, []string{"."}, "traffic.support.example.com.", false},
+		{"under the traffic hostname, fallthrough", nil, []string{"."}, "x.traffic.support.example.com.", false},
+		{"site zone, no such name, no fallthrough", nil, nil, "nope.support.example.com.", false},
+		// The plugin's zones beyond the site's zone: fallthrough decides.
+		{"parent zone, fallthrough", []string{"example.com."}, []string{"."}, "www.example.com.", true},
+		{"parent zone, fallthrough for it", []string{"example.com."}, []string{"example.com."}, "www.example.com.", true},
+		{"parent zone, fallthrough for another zone", []string{"example.com."}, []string{"example.org."}, "www.example.com.", false},
+		{"parent zone, no fallthrough", []string{"example.com."}, nil, "www.example.com.", false},
+		{"parent zone, site name", []string{"example.com."}, []string{"."}, "www.support.example.com.", false},
+		{"outside the plugin's zones", nil, nil, "www.example.org.", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := testPlugin(t, snap, false, tt.fall...)
+			if tt.zones != nil {
+				m.zones = tt.zones
+			}
 			m.Next = next
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})
 			req := new(dns.Msg)
@@ -210,6 +233,11 @@ func TestFallthrough(t *testing.T) {
 			code, _ := m.ServeDNS(context.Background(), rec, req)
 			if gotNext := code == dns.RcodeRefused; gotNext != tt.wantNext {
 				t.Fatalf("went to next plugin: %v, want %v (rcode %d)", gotNext, tt.wantNext, code)
+			}
+			if !tt.wantNext && rec.Msg != nil && rec.Msg.Rcode == dns.RcodeNameError {
+				if len(rec.Msg.Ns) != 1 || rec.Msg.Ns[0].Header().Rrtype != dns.TypeSOA {
+					t.Errorf("NXDOMAIN without the site's SOA: %v", rec.Msg)
+				}
 			}
 		})
 	}

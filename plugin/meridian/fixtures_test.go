@@ -81,6 +81,17 @@ nodes:
     weight: 50
     secondary: true
     anycast: [203.0.113.0/24]
+records:
+  - {name: ns1, type: A, value: 192.0.2.53}
+  - {name: ns1, type: AAAA, value: "2001:db8::53"}
+  - {name: ns2, type: A, value: 198.51.100.53}
+  - {name: ns2, type: AAAA, value: "2001:db8:1::53"}
+  - {name: www, type: A, value: 192.0.2.80}
+  - {name: www, type: AAAA, value: "2001:db8::80"}
+  - {name: status, type: CNAME, value: www}
+  - {name: "@", type: MX, value: "10 mail.example.net."}
+  - {name: "@", type: TXT, value: "v=spf1 -all"}
+  - {name: _dmarc, type: TXT, value: "v=DMARC1; p=reject"}
 `
 
 // siteYAML returns the test site with a method and the health targets of

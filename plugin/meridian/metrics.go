@@ -88,6 +88,7 @@ const (
 	ruleSRV
 	ruleExplain
 	ruleApex
+	ruleStatic
 	ruleNoData
 	ruleNXDomain
 	ruleNoSnapshot
@@ -112,7 +113,7 @@ var ruleLabels = func() [numRules]string {
 	copy(l[:], engineRules[:])
 	for r, s := range map[rule]string{
 		ruleSupport: "support", ruleNode: "node", ruleSRV: "srv_records", ruleExplain: "explain",
-		ruleApex: "apex", ruleNoData: "nodata", ruleNXDomain: "nxdomain",
+		ruleApex: "apex", ruleStatic: "static", ruleNoData: "nodata", ruleNXDomain: "nxdomain",
 		ruleNoSnapshot: "no_snapshot", ruleMalformed: "malformed",
 	} {
 		l[r] = s

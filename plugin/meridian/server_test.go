@@ -68,10 +68,10 @@ func TestServer(t *testing.T) {
 			{"eu2.support.example.com.", dns.TypeAAAA, "", dns.RcodeSuccess, "", 1},
 			{traffic, dns.TypeMX, "", dns.RcodeSuccess, "", 1},
 			{"x.traffic.support.example.com.", dns.TypeA, "", dns.RcodeNameError, "", 1},
-			// Fallthrough to the file plugin for the names the site does not own.
-			// (the file plugin lists the zone's NS records with answers).
-			{"www.support.example.com.", dns.TypeA, "", dns.RcodeSuccess, "192.0.2.80", 2},
-			{"status.support.example.com.", dns.TypeA, "", dns.RcodeSuccess, "CNAME www.support.example.com. 192.0.2.80", 2},
+			// The site's static records.
+			{"www.support.example.com.", dns.TypeA, "", dns.RcodeSuccess, "192.0.2.80", 0},
+			{"status.support.example.com.", dns.TypeA, "", dns.RcodeSuccess, "CNAME www.support.example.com. 192.0.2.80", 0},
+			{"www.support.example.com.", dns.TypeTXT, "", dns.RcodeSuccess, "", 1},
 			{"nope.support.example.com.", dns.TypeA, "", dns.RcodeNameError, "", 1},
 		}
 		for _, tt := range tests {
@@ -102,8 +102,8 @@ func TestServer(t *testing.T) {
 			t.Fatalf("ECS %v in the answer to a query without", e)
 		}
 		// Malformed options, written on the wire by hand (the client
-		// library would mask the address), for an owned name and one the
-		// file plugin answers.
+		// library would mask the address), for an owned name and a static
+		// one.
 		checkMalformedECS(t, s, traffic, "www.support.example.com.")
 		// A well-formed option on the wire is answered.
 		if r := s.exchangeRaw(t, "tcp", traffic, dns.TypeA, []byte{0, 1, 24, 0, 10, 2, 3}); r.Rcode != dns.RcodeSuccess || answerECS(r) == nil {

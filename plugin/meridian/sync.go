@@ -47,12 +47,14 @@ func (m *Meridian) OnStartup() error {
 	if m.run.cancel != nil {
 		return nil
 	}
+	build := ""
 	if m.cfg.GeoIP != "" {
 		db, err := geoip.Open(m.cfg.GeoIP)
 		if err != nil {
 			return fmt.Errorf("meridian: geoip: %w", err)
 		}
 		m.run.geo, m.run.loc = db, db
+		build = db.Build()
 	}
 	id := m.cfg.ID
 	if id == "" {
@@ -70,6 +72,7 @@ func (m *Meridian) OnStartup() error {
 		Site:      m.cfg.Site,
 		ID:        id,
 		Kind:      api.KindDNS,
+		GeoIP:     build, // the director shows it beside its own (ctl status)
 		CacheFile: m.cacheFile(),
 		OnSnapshot: func(s *cluster.Snapshot) {
 			m.install(s)

@@ -21,6 +21,7 @@ const (
 	kindNode                // a node's canonical hostname: its own addresses
 	kindSRV                 // a relay SRV name
 	kindExplain             // the explain TXT name
+	kindStatic              // a name of the site's static records only
 )
 
 // owned is one name of the site and its prebuilt records. Records are
@@ -33,6 +34,10 @@ type owned struct {
 	aaaa []dns.RR
 	srv  []dns.RR // kindSRV: answers, and the targets' addresses as glue
 	glue []dns.RR
+	// static are the site's static records of the name, by type (any
+	// kind: the support hostname and node names may hold types other than
+	// their addresses). A CNAME is alone at its name.
+	static map[uint16][]dns.RR
 }
 
 // nodeRRs are a node's records under the traffic hostname, each a slice of
@@ -55,9 +60,11 @@ type view struct {
 	eng     *cluster.Engine
 	site    *cluster.Site
 	names   map[string]*owned
-	traffic string // the traffic hostname; every name below it is the site's
+	zone    string // the site's zone; every name in it is the site's
+	traffic string // the traffic hostname
 	soa     []dns.RR
 	ns      []dns.RR
+	nsGlue  []dns.RR // addresses of the in-zone name servers
 	// Traffic answers: per chosen node, and the anycast addresses.
 	nodes       map[*cluster.Node]*nodeRRs
 	anycastA    []dns.RR
@@ -85,10 +92,11 @@ func newView(snap *cluster.Snapshot, eng *cluster.Engine, explain bool) *view {
 		eng:     eng,
 		site:    s,
 		names:   make(map[string]*owned),
+		zone:    strings.ToLower(s.Zone),
 		traffic: strings.ToLower(s.TrafficHostname),
 		nodes:   make(map[*cluster.Node]*nodeRRs, len(s.Nodes)),
 	}
-	zone := strings.ToLower(s.Zone)
+	zone := v.zone
 	v.soa = []dns.RR{soaRR(snap)}
 	for _, n := range s.NS {
 		v.ns = append(v.ns, &dns.NS{Hdr: hdr(zone, dns.TypeNS, s.TTL.Node), Ns: dns.Fqdn(n)})
@@ -130,15 +138,36 @@ func newView(snap *cluster.Snapshot, eng *cluster.Engine, explain bool) *view {
 	if explain {
 		v.name(explainPrefix+v.traffic, kindExplain)
 	}
+	// Static records last: the validated site puts none at a name the
+	// plugin computes, except other types at the support and node names.
+	for _, r := range s.Records {
+		rr := staticRR(r)
+		if rr == nil {
+			continue
+		}
+		o := v.name(strings.ToLower(r.Name), kindStatic)
+		if o.static == nil {
+			o.static = make(map[uint16][]dns.RR)
+		}
+		t := rr.Header().Rrtype
+		o.static[t] = append(o.static[t], rr)
+	}
 	// Answers share these slices and append to them (the OPT record to the
 	// glue): with no spare capacity an append copies, never writes here.
 	for _, o := range v.names {
 		o.srv, o.glue = slices.Clip(o.srv), slices.Clip(o.glue)
+		for t, rrs := range o.static {
+			o.static[t] = slices.Clip(rrs)
+		}
 	}
-
-	if o := v.names[zone]; o != nil {
-		o.apex = true
+	// The apex always exists: it holds the SOA and NS.
+	v.name(zone, kindEmpty).apex = true
+	for _, n := range v.ns {
+		if o := v.names[strings.ToLower(n.(*dns.NS).Ns)]; o != nil {
+			v.nsGlue = append(v.nsGlue, hostAddrs(o, dns.TypeANY)...)
+		}
 	}
+	v.nsGlue = slices.Clip(v.nsGlue)
 	v.emptyNonTerminals(zone)
 	return v
 }
@@ -182,14 +211,14 @@ func parent(name string) string {
 	return name[i:]
 }
 
-// lookup returns the owned name, or nil; below reports whether the name is
-// under the traffic hostname, where every name is the site's and a missing
+// lookup returns the name of the site, or nil; ours reports whether the
+// name is in the site's zone, where every name is the site's and a missing
 // one is NXDOMAIN.
-func (v *view) lookup(qname string) (o *owned, below bool) {
+func (v *view) lookup(qname string) (o *owned, ours bool) {
 	if o := v.names[qname]; o != nil {
 		return o, true
 	}
-	return nil, inZone(qname, v.traffic)
+	return nil, inZone(qname, v.zone)
 }
 
 // inZone reports whether name is zone or below it; both are lower-case
@@ -205,10 +234,13 @@ func inZone(name, zone string) bool {
 	return i == 0 || name[i-1] == '.' && (i < 2 || name[i-2] != '\\')
 }
 
+// soaRR is the zone's one SOA: apex answers and every negative answer
+// carry it.
 func soaRR(snap *cluster.Snapshot) dns.RR {
 	s := snap.Config
-	// The serial follows the configuration: the zone's data changes with
-	// it, while health changes only move answers the short TTLs cover.
+	// The serial follows the configuration: the zone's data (static
+	// records, SOA, NS, names) changes with it, while health changes only
+	// move answers the short TTLs cover.
 	return &dns.SOA{
 		Hdr:     hdr(s.Zone, dns.TypeSOA, s.TTL.Negative),
 		Ns:      dns.Fqdn(s.SOA.MName),
