@@ -167,23 +167,31 @@ func wireable(r *dns.Msg) bool {
 }
 
 // wireKey returns the cache key of a question's client, and whether the
-// answer can be cached at all.
-func wireKey(o *owned, qtype uint16, c querier) (netip.Addr, int, bool) {
-	if o == nil {
-		return netip.Addr{}, noClient, true
-	}
-	if o.apex && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
-		return netip.Addr{}, noClient, true
-	}
-	switch o.kind {
-	case kindTraffic:
-		if qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY {
-			return c.addr, c.bits, true
+// answer can be cached at all. It follows the name's CNAMEs as answer
+// does: an alias of the traffic hostname answers per client too.
+func wireKey(v *view, o *owned, qtype uint16, c querier) (netip.Addr, int, bool) {
+	for depth := 0; o != nil; depth++ {
+		if o.apex && (qtype == dns.TypeSOA || qtype == dns.TypeNS) {
+			break
 		}
-	case kindExplain:
-		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
-			return netip.Addr{}, 0, false
+		if cname := o.static[dns.TypeCNAME]; cname != nil && qtype != dns.TypeCNAME {
+			if depth >= maxAlias {
+				break
+			}
+			o = v.names[strings.ToLower(cname[0].(*dns.CNAME).Target)]
+			continue
 		}
+		switch o.kind {
+		case kindTraffic:
+			if qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeANY {
+				return c.addr, c.bits, true
+			}
+		case kindExplain:
+			if qtype == dns.TypeTXT || qtype == dns.TypeANY {
+				return netip.Addr{}, 0, false
+			}
+		}
+		break
 	}
 	return netip.Addr{}, noClient, true
 }
@@ -199,7 +207,7 @@ func (m *Meridian) serveWire(w dns.ResponseWriter, r *dns.Msg, v *view, o *owned
 	if !ok {
 		return false
 	}
-	addr, bits, cacheable := wireKey(o, qtype, c)
+	addr, bits, cacheable := wireKey(v, o, qtype, c)
 	if !cacheable {
 		return false
 	}

@@ -104,6 +104,11 @@ func randomQuery(t testing.TB, rng *rand.Rand) ([]byte, net.Addr) {
 		traffic, traffic, traffic, traffic, support, "us1.support.example.com.", "eu2.support.example.com.",
 		"_turn._udp." + traffic, "_turns._tcp." + traffic, "_udp." + traffic, explainPrefix + traffic,
 		"missing." + traffic, "missing.support.example.com.", "example.org.",
+		// Static records (wireSite): addresses, an alias of them, aliases
+		// of the traffic hostname (one through another) and of explain.
+		"www.support.example.com.", "status.support.example.com.", "ns1.support.example.com.",
+		"_dmarc.support.example.com.", "app.support.example.com.", "app.support.example.com.",
+		"app2.support.example.com.", "why.support.example.com.",
 	}
 	types := []uint16{dns.TypeA, dns.TypeA, dns.TypeAAAA, dns.TypeANY, dns.TypeSRV, dns.TypeTXT,
 		dns.TypeSOA, dns.TypeNS, dns.TypeMX, dns.TypeCAA}
@@ -183,6 +188,7 @@ func TestWireSameAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := testSnapshot(t, tc.method, tc.h, tc.any...)
+			snap.Config = wireSite(t, tc.method)
 			cached, packed := wirePair(t, snap, db)
 			rng := rand.New(rand.NewPCG(uint64(len(tc.name)), 7))
 			hits := 0
@@ -207,6 +213,21 @@ func TestWireSameAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wireSite is the test site with aliases of the traffic hostname and of
+// the explain name among its static records.
+func wireSite(t testing.TB, method cluster.Method) *cluster.Site {
+	t.Helper()
+	y := siteYAML(method, nil) + `  - {name: app, type: CNAME, value: traffic}
+  - {name: app2, type: CNAME, value: app}
+  - {name: why, type: CNAME, value: _explain.traffic}
+`
+	s, err := cluster.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func unpacked(q []byte) *dns.Msg {
