@@ -36,7 +36,7 @@ func writeSyntheticCity(path string, networks int, seed uint64) error {
 	cities := make([]mmdbtype.Map, 100000)
 	for i := range cities {
 		cities[i] = mmdbtype.Map{
-			"city": mmdbtype.Map{"geoname_id": mmdbtype.Uint32(i + 1), "names": mmdbtype.Map{"en": mmdbtype.String(fmt.Sprintf("City %d", i))}},
+			"city":    mmdbtype.Map{"geoname_id": mmdbtype.Uint32(i + 1), "names": mmdbtype.Map{"en": mmdbtype.String(fmt.Sprintf("City %d", i))}},
 			"country": mmdbtype.Map{"iso_code": mmdbtype.String(string([]byte{byte('A' + i%26), byte('A' + i/26%26)}))},
 			"location": mmdbtype.Map{
 				"latitude":        mmdbtype.Float64(float64(rng.IntN(160000)-80000) / 1000),
