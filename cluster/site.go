@@ -13,7 +13,7 @@ import (
 // matches no node's network prefixes.
 type Method string
 
-// The selection methods of DESIGN.md.
+// The selection methods a site may use.
 const (
 	MethodRandom   Method = "random"   // weighted rendezvous over all candidates
 	MethodGeo      Method = "geo"      // nearest by great-circle distance

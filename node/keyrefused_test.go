@@ -21,20 +21,6 @@ const wrongKey = "a-key-the-agent-does-not-have-42"
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func lines(logs string, parts ...string) int {
-	n := 0
-next:
-	for _, l := range strings.Split(logs, "\n") {
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // TestKeyRefused runs an agent whose key the director refuses, without and
 // with a cached snapshot: it logs the refusal once, shows it in /v1/node,
 // /healthz (when it has nothing to serve) and meridian_node_key_refused;
@@ -82,10 +68,10 @@ func TestKeyRefused(t *testing.T) {
 			if _, m := get(t, addr, "/metrics"); !strings.Contains(m, "meridian_node_key_refused 1") {
 				t.Errorf("metrics lack meridian_node_key_refused 1:\n%s", m)
 			}
-			if n := lines(a.logs.String(), "the director refused our key", "director="+d.URL, "status=401"); n != 1 {
+			if n := testkit.CountLines(a.logs.String(), "the director refused our key", "director="+d.URL, "status=401"); n != 1 {
 				t.Errorf("refusal logged %d times, want 1:\n%s", n, a.logs.String())
 			}
-			if n := lines(a.logs.String(), "level=WARN", "401"); n != 0 {
+			if n := testkit.CountLines(a.logs.String(), "level=WARN", "401"); n != 0 {
 				t.Errorf("%d warnings with 401 besides, want none:\n%s", n, a.logs.String())
 			}
 
@@ -96,7 +82,7 @@ func TestKeyRefused(t *testing.T) {
 			if _, m := get(t, addr, "/metrics"); !strings.Contains(m, "meridian_node_key_refused 0") {
 				t.Errorf("metrics lack meridian_node_key_refused 0:\n%s", m)
 			}
-			if n := lines(a.logs.String(), "the director accepts our key again"); n != 1 {
+			if n := testkit.CountLines(a.logs.String(), "the director accepts our key again"); n != 1 {
 				t.Errorf("acceptance logged %d times, want 1", n)
 			}
 		})

@@ -16,21 +16,6 @@ import (
 
 const wrongKey = "a-key-the-director-does-not-have-42"
 
-// countLines counts the log lines holding every one of parts.
-func countLines(logs string, parts ...string) int {
-	n := 0
-next:
-	for _, l := range strings.Split(logs, "\n") {
-		for _, p := range parts {
-			if !strings.Contains(l, p) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // refusedEntry finds a subscriber in the status's refused list.
 func refusedEntry(t *testing.T, adm *client.Admin, id string) (api.RefusedSubscriber, bool) {
 	t.Helper()
@@ -91,17 +76,17 @@ func TestKeyRefusedLoud(t *testing.T) {
 			if r.Kind != tt.kind || r.Reason != "mac" || r.Address != "127.0.0.1" || time.Since(r.LastSeen) > 10*time.Second {
 				t.Errorf("status lists %+v, want kind %s, reason mac, address 127.0.0.1, seen just now", r, tt.kind)
 			}
-			if n := countLines(d.Logs.String(), "subscriber refused", "subscriber="+tt.id, "kind="+tt.kind, "reason=mac", "remote=127.0.0.1"); n != 1 {
+			if n := testkit.CountLines(d.Logs.String(), "subscriber refused", "subscriber="+tt.id, "kind="+tt.kind, "reason=mac", "remote=127.0.0.1"); n != 1 {
 				t.Errorf("director logged %d refusal lines for %s after %d refusals, want 1:\n%s", n, tt.id, r.Count, d.Logs.String())
 			}
 			st := s.Stats()
 			if !st.KeyRefused || st.KeyRefusedBy != d.URL || !strings.Contains(st.KeyRefusal, "401") {
 				t.Errorf("stats %+v, want the key refused by %s with 401", st, d.URL)
 			}
-			if n := countLines(logs.String(), "the director refused our key", "director="+d.URL, "status=401", "reason=Unauthorized"); n != 1 {
+			if n := testkit.CountLines(logs.String(), "the director refused our key", "director="+d.URL, "status=401", "reason=Unauthorized"); n != 1 {
 				t.Errorf("subscriber logged the refusal %d times, want 1:\n%s", n, logs.String())
 			}
-			if n := countLines(logs.String(), "level=WARN"); n != 0 {
+			if n := testkit.CountLines(logs.String(), "level=WARN"); n != 0 {
 				t.Errorf("subscriber logged %d warnings besides, want none (one line per poll):\n%s", n, logs.String())
 			}
 			clienttest.NoSecrets(t, "director log", d.Logs.String())
@@ -117,7 +102,7 @@ func TestKeyRefusedLoud(t *testing.T) {
 			if _, ok := refusedEntry(t, adm, tt.id); ok {
 				t.Errorf("%s still listed as refused after its key was accepted", tt.id)
 			}
-			if n := countLines(d.Logs.String(), "subscriber accepted again", "subscriber="+tt.id); n != 1 {
+			if n := testkit.CountLines(d.Logs.String(), "subscriber accepted again", "subscriber="+tt.id); n != 1 {
 				t.Errorf("director logged %d acceptance lines for %s, want 1", n, tt.id)
 			}
 			if good.Stats().KeyRefused {
@@ -156,10 +141,10 @@ func TestKeyRefusedClears(t *testing.T) {
 	testkit.Eventually(t, 20*time.Second, "the key accepted", func() bool { return !s.Stats().KeyRefused && version(s) > 0 })
 	time.Sleep(100 * time.Millisecond)
 	out := logs.String()
-	if n := countLines(out, "the director refused our key"); n != 1 {
+	if n := testkit.CountLines(out, "the director refused our key"); n != 1 {
 		t.Errorf("refusal logged %d times, want 1:\n%s", n, out)
 	}
-	if n := countLines(out, "the director accepts our key again", "director="+d.URL); n != 1 {
+	if n := testkit.CountLines(out, "the director accepts our key again", "director="+d.URL); n != 1 {
 		t.Errorf("acceptance logged %d times, want 1:\n%s", n, out)
 	}
 	if st := s.Stats(); st.KeyRefusedBy != "" || st.KeyRefusal != "" || !st.KeyRefusedSince.IsZero() {

@@ -3,6 +3,7 @@ package testkit
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"sync"
 )
 
@@ -37,4 +38,20 @@ func (b *Buffer) Logger() *slog.Logger {
 func NewLogger() (*slog.Logger, *Buffer) {
 	b := &Buffer{}
 	return b.Logger(), b
+}
+
+// CountLines counts the lines of logs that hold every one of parts: a
+// message logged once per change of state shows as exactly one.
+func CountLines(logs string, parts ...string) int {
+	n := 0
+next:
+	for _, l := range strings.Split(logs, "\n") {
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
-	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // The lab of the server tests: a real director (embedded etcd in a temp
