@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -172,12 +173,13 @@ func TestWireSameAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cases := []struct {
+	type wireCase struct {
 		name   string
 		method cluster.Method
 		h      health
 		any    []string
-	}{
+	}
+	cases := []wireCase{
 		{"random", cluster.MethodRandom, nil, nil},
 		{"geo", cluster.MethodGeo, nil, nil},
 		{"geo-secondary", cluster.MethodGeo, health{"us1": cluster.Down, "us2": cluster.Down, "eu1": cluster.Down}, nil},
@@ -187,12 +189,28 @@ func TestWireSameAnswers(t *testing.T) {
 		{"anycast", cluster.MethodAnycast, nil, []string{"us1", "eu1"}},
 		{"anycast-none", cluster.MethodAnycast, nil, nil},
 	}
+	// With a real City database as well, when the GeoLite2 test has one.
+	var real cluster.Locator
+	if f := os.Getenv(envGeoLiteFile); f != "" {
+		rdb, err := geoip.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdb.Close()
+		real = rdb
+		cases = append(cases, wireCase{"geolite-geo", cluster.MethodGeo, nil, nil},
+			wireCase{"geolite-timezone", cluster.MethodTimezone, nil, nil})
+	}
 	const queries = 3000
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := testSnapshot(t, tc.method, tc.h, tc.any...)
 			snap.Config = wireSite(t, tc.method)
-			cached, packed := wirePair(t, snap, db)
+			var loc cluster.Locator = db
+			if strings.HasPrefix(tc.name, "geolite") {
+				loc = real
+			}
+			cached, packed := wirePair(t, snap, loc)
 			rng := rand.New(rand.NewPCG(uint64(len(tc.name)), 7))
 			hits := 0
 			for range queries {
