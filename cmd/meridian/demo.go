@@ -128,7 +128,13 @@ func runDemo(ctx context.Context, args []string, out io.Writer) (err error) {
 	printDemo(out, site, directorURL, token, clientToken, nodes, procs.logDir)
 	printDemoGeo(out, site, *geo, *geoNets)
 	if k, err := readPSK(psk, false, slog.New(slog.DiscardHandler)); err == nil {
-		printTURN(out, site, string(cluster.RelaySecret(k)), cert)
+		// The relay secret goes to a file like the other secrets, never
+		// to the terminal.
+		secretFile := filepath.Join(dir, "relay-secret")
+		if err := os.WriteFile(secretFile, append(cluster.RelaySecret(k), '\n'), 0o600); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		printTURN(out, site, secretFile, cert)
 	}
 	printFailureHelp(out, site, procs)
 	procs.started()
@@ -218,25 +224,21 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToke
 }
 
 // printTURN shows how to try the first node's relay with coturn's client
-// over UDP, TCP and TLS.
-func printTURN(out io.Writer, site *cluster.Site, secret, cert string) {
+// over UDP, TCP and TLS; secretFile holds the relay secret.
+func printTURN(out io.Writer, site *cluster.Site, secretFile, cert string) {
 	n := site.Nodes[0]
 	if !n.IPv4.IsValid() {
 		return
 	}
-	port := func(p, def int) int {
-		if p == 0 {
-			return def
-		}
-		return p
-	}
-	udp, tls := port(n.Relay.UDPPort, 3478), port(n.Relay.TLSPort, 5349)
+	udp, tls := n.Relay.UDPPort, n.Relay.TLSPort
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nTURN relays, with coturn's client (turns: uses the self-signed %s):\n\n", cert)
-	fmt.Fprintf(&b, "  SECRET=%s\n", secret)
+	fmt.Fprintf(&b, "  SECRET=$(cat %s)\n", secretFile)
 	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -p %d %s        # turn: over UDP\n", udp, n.IPv4)
 	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -t -p %d %s     # turn: over TCP\n", udp, n.IPv4)
-	fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -t -S -p %d %s  # turns: (TLS over TCP)\n", tls, n.IPv4)
+	if tls > 0 {
+		fmt.Fprintf(&b, "  turnutils_uclient -W \"$SECRET\" -u demo -y -n 10 -t -S -p %d %s  # turns: (TLS over TCP)\n", tls, n.IPv4)
+	}
 	io.WriteString(out, b.String())
 }
 
