@@ -172,7 +172,7 @@ func TestAgentLifecycle(t *testing.T) {
 	})
 
 	t.Run("drain reaches the parts", func(t *testing.T) {
-		res, err := adm.Drain(ctx, "n1", "tester")
+		res, err := adm.Drain(ctx, "n1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestAgentLifecycle(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(cache2, CacheFileName)); err != nil {
 			t.Fatalf("n2 has no cache: %v", err)
 		}
-		if _, err := adm.RemoveNode(ctx, "n2", "tester"); err != nil {
+		if _, err := adm.RemoveNode(ctx, "n2"); err != nil {
 			t.Fatal(err)
 		}
 		testkit.Eventually(t, 10*time.Second, "n2 health 503", healthIs(t, addr2, 503))

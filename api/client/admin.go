@@ -16,9 +16,7 @@ import (
 // endpoint of package api. Non-2xx answers are *APIError values.
 //
 // The director records every change and action under the name of the
-// operator whose admin token the client holds (WhoAmI); the author
-// arguments of the change methods are sent as api.HeaderAuthor for
-// directors of earlier releases and are otherwise ignored.
+// operator whose admin token the client holds (WhoAmI).
 type Admin struct {
 	bearer
 	reason string // api.HeaderReason of every request; "" for none
@@ -43,7 +41,7 @@ func (a *Admin) WithReason(reason string) *Admin {
 // WhoAmI names the operator of the client's admin token.
 func (a *Admin) WhoAmI(ctx context.Context) (*api.WhoAmI, error) {
 	var out api.WhoAmI
-	return &out, a.call(ctx, http.MethodGet, api.PathWhoAmI, nil, nil, "", &out)
+	return &out, a.call(ctx, http.MethodGet, api.PathWhoAmI, nil, nil, &out)
 }
 
 // Audit returns up to limit audit entries, newest first (limit 0: the
@@ -54,31 +52,31 @@ func (a *Admin) Audit(ctx context.Context, limit int) ([]api.AuditEntry, error) 
 		q = url.Values{"limit": {strconv.Itoa(limit)}}
 	}
 	var out []api.AuditEntry
-	return out, a.call(ctx, http.MethodGet, api.PathAudit, q, nil, "", &out)
+	return out, a.call(ctx, http.MethodGet, api.PathAudit, q, nil, &out)
 }
 
 // Status returns the cluster page.
 func (a *Admin) Status(ctx context.Context) (*api.Status, error) {
 	var out api.Status
-	return &out, a.call(ctx, http.MethodGet, api.PathStatus, nil, nil, "", &out)
+	return &out, a.call(ctx, http.MethodGet, api.PathStatus, nil, nil, &out)
 }
 
 // Nodes returns one row per traffic node.
 func (a *Admin) Nodes(ctx context.Context) ([]api.NodeStatus, error) {
 	var out []api.NodeStatus
-	return out, a.call(ctx, http.MethodGet, api.PathNodes, nil, nil, "", &out)
+	return out, a.call(ctx, http.MethodGet, api.PathNodes, nil, nil, &out)
 }
 
 // GetConfig returns the current site file (YAML).
 func (a *Admin) GetConfig(ctx context.Context) ([]byte, error) {
 	var out rawBody
-	err := a.call(ctx, http.MethodGet, api.PathConfig, nil, nil, "", &out)
+	err := a.call(ctx, http.MethodGet, api.PathConfig, nil, nil, &out)
 	return out, err
 }
 
 // Apply submits a site file as a new config version. file names it in
 // validation errors (APIError.Fields).
-func (a *Admin) Apply(ctx context.Context, file string, yaml []byte, author string) (*api.ChangeResult, error) {
+func (a *Admin) Apply(ctx context.Context, file string, yaml []byte) (*api.ChangeResult, error) {
 	if yaml == nil {
 		yaml = []byte{}
 	}
@@ -87,39 +85,39 @@ func (a *Admin) Apply(ctx context.Context, file string, yaml []byte, author stri
 		h.Set(api.HeaderFile, file)
 	}
 	var out api.ChangeResult
-	return &out, a.call(ctx, http.MethodPost, api.PathConfig, nil, yaml, author, &out, h)
+	return &out, a.call(ctx, http.MethodPost, api.PathConfig, nil, yaml, &out, h)
 }
 
 // History returns the config versions, newest first.
 func (a *Admin) History(ctx context.Context) ([]api.ConfigVersion, error) {
 	var out []api.ConfigVersion
-	return out, a.call(ctx, http.MethodGet, api.PathHistory, nil, nil, "", &out)
+	return out, a.call(ctx, http.MethodGet, api.PathHistory, nil, nil, &out)
 }
 
 // Rollback restores config version v as a new version.
-func (a *Admin) Rollback(ctx context.Context, v uint64, author string) (*api.ChangeResult, error) {
+func (a *Admin) Rollback(ctx context.Context, v uint64) (*api.ChangeResult, error) {
 	q := url.Values{"version": {strconv.FormatUint(v, 10)}}
 	var out api.ChangeResult
-	return &out, a.call(ctx, http.MethodPost, api.PathRollback, q, []byte{}, author, &out)
+	return &out, a.call(ctx, http.MethodPost, api.PathRollback, q, []byte{}, &out)
 }
 
 // Drain stops new clients going to the named node.
-func (a *Admin) Drain(ctx context.Context, node, author string) (*api.ChangeResult, error) {
+func (a *Admin) Drain(ctx context.Context, node string) (*api.ChangeResult, error) {
 	var out api.ChangeResult
-	return &out, a.call(ctx, http.MethodPost, nodePath(api.PathDrain, node), nil, []byte{}, author, &out)
+	return &out, a.call(ctx, http.MethodPost, nodePath(api.PathDrain, node), nil, []byte{}, &out)
 }
 
 // Undrain lets new clients go to the named node again.
-func (a *Admin) Undrain(ctx context.Context, node, author string) (*api.ChangeResult, error) {
+func (a *Admin) Undrain(ctx context.Context, node string) (*api.ChangeResult, error) {
 	var out api.ChangeResult
-	return &out, a.call(ctx, http.MethodPost, nodePath(api.PathUndrain, node), nil, []byte{}, author, &out)
+	return &out, a.call(ctx, http.MethodPost, nodePath(api.PathUndrain, node), nil, []byte{}, &out)
 }
 
 // RemoveNode drops the named node from the site (a new config version);
 // its agent is told to stop serving and delete its cache.
-func (a *Admin) RemoveNode(ctx context.Context, node, author string) (*api.ChangeResult, error) {
+func (a *Admin) RemoveNode(ctx context.Context, node string) (*api.ChangeResult, error) {
 	var out api.ChangeResult
-	return &out, a.call(ctx, http.MethodDelete, nodePath(api.PathNode, node), nil, nil, author, &out)
+	return &out, a.call(ctx, http.MethodDelete, nodePath(api.PathNode, node), nil, nil, &out)
 }
 
 // SyncNow makes every subscriber fetch the current snapshot and reports
@@ -133,13 +131,13 @@ func (a *Admin) SyncNow(ctx context.Context, timeout time.Duration) (*api.SyncRe
 		defer cancel()
 	}
 	var out api.SyncReport
-	return &out, a.call(ctx, http.MethodPost, api.PathSyncNow, q, []byte{}, "", &out)
+	return &out, a.call(ctx, http.MethodPost, api.PathSyncNow, q, []byte{}, &out)
 }
 
 // SyncHistory returns the cluster status history, newest first.
 func (a *Admin) SyncHistory(ctx context.Context) ([]api.SyncEvent, error) {
 	var out []api.SyncEvent
-	return out, a.call(ctx, http.MethodGet, api.PathSyncHistory, nil, nil, "", &out)
+	return out, a.call(ctx, http.MethodGet, api.PathSyncHistory, nil, nil, &out)
 }
 
 // Explain traces the selection for a client address; offset ("+02:00") is
@@ -150,7 +148,7 @@ func (a *Admin) Explain(ctx context.Context, ip, offset string) (*api.Explain, e
 		q.Set("offset", offset)
 	}
 	var out api.Explain
-	return &out, a.call(ctx, http.MethodGet, api.PathExplain, q, nil, "", &out)
+	return &out, a.call(ctx, http.MethodGet, api.PathExplain, q, nil, &out)
 }
 
 func nodePath(pattern, node string) string {
@@ -158,11 +156,8 @@ func nodePath(pattern, node string) string {
 }
 
 // call runs one admin request and decodes a 2xx JSON answer into out.
-func (a *Admin) call(ctx context.Context, method, path string, q url.Values, body []byte, author string, out any, hdr ...http.Header) error {
+func (a *Admin) call(ctx context.Context, method, path string, q url.Values, body []byte, out any, hdr ...http.Header) error {
 	h := http.Header{}
-	if author != "" {
-		h.Set(api.HeaderAuthor, author)
-	}
 	if a.reason != "" {
 		h.Set(api.HeaderReason, a.reason)
 	}

@@ -32,11 +32,11 @@ func TestAuditWhoAmI(t *testing.T) {
 			t.Errorf("whoami: %+v %v, want %s", who, err, want)
 		}
 	}
-	res, err := carol.Drain(ctx, "n1", "someone-else")
+	res, err := carol.Drain(ctx, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Undrain(ctx, "nope", ""); !client.IsStatus(err, http.StatusNotFound) {
+	if _, err := admin.Undrain(ctx, "nope"); !client.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("undrain of an unknown node: %v", err)
 	}
 	es, err := admin.Audit(ctx, 0)

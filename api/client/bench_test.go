@@ -53,7 +53,7 @@ func BenchmarkFanout(b *testing.B) {
 		if i%2 == 1 {
 			change = adm.Undrain
 		}
-		res, err := change(ctx, "n1", "bench")
+		res, err := change(ctx, "n1")
 		if err != nil {
 			b.Fatal(err)
 		}

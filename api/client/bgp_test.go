@@ -34,11 +34,11 @@ func TestBGPWithdrawResume(t *testing.T) {
 		want   string
 		status int // of the error; 0 = none
 	}{
-		{"withdraw", func() error { _, err := adm.BGPWithdraw(ctx, "n1", "uplink maintenance", "alice"); return err }, "uplink maintenance", 0},
-		{"default reason", func() error { _, err := adm.BGPWithdraw(ctx, "n1", "", "alice"); return err }, "operator", 0},
-		{"resume", func() error { _, err := adm.BGPResume(ctx, "n1", "alice"); return err }, "", 0},
-		{"unknown withdraw", func() error { _, err := adm.BGPWithdraw(ctx, "nope", "x", "alice"); return err }, "", http.StatusNotFound},
-		{"unknown resume", func() error { _, err := adm.BGPResume(ctx, "nope", "alice"); return err }, "", http.StatusNotFound},
+		{"withdraw", func() error { _, err := adm.BGPWithdraw(ctx, "n1", "uplink maintenance"); return err }, "uplink maintenance", 0},
+		{"default reason", func() error { _, err := adm.BGPWithdraw(ctx, "n1", ""); return err }, "operator", 0},
+		{"resume", func() error { _, err := adm.BGPResume(ctx, "n1"); return err }, "", 0},
+		{"unknown withdraw", func() error { _, err := adm.BGPWithdraw(ctx, "nope", "x"); return err }, "", http.StatusNotFound},
+		{"unknown resume", func() error { _, err := adm.BGPResume(ctx, "nope"); return err }, "", http.StatusNotFound},
 	}
 	for _, st := range steps {
 		err := st.call()

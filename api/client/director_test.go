@@ -71,7 +71,7 @@ func TestAgainstDirector(t *testing.T) {
 	t.Run("apply and follow", func(t *testing.T) {
 		before := version(dns)
 		changed := strings.Replace(string(site), "method: random", "method: srv", 1)
-		res, err := adm.Apply(ctx, "lab.yaml", []byte(changed), "tester")
+		res, err := adm.Apply(ctx, "lab.yaml", []byte(changed))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestAgainstDirector(t *testing.T) {
 	t.Run("bad apply keeps the running version", func(t *testing.T) {
 		before := version(dns)
 		bad := strings.Replace(string(site), "ipv4: 192.0.2.12", "ipv4: 192.0.2.999", 1)
-		_, err := adm.Apply(ctx, "bad.yaml", []byte(bad), "tester")
+		_, err := adm.Apply(ctx, "bad.yaml", []byte(bad))
 		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || len(ae.Fields) == 0 {
 			t.Fatalf("apply bad = %v", err)
@@ -110,7 +110,7 @@ func TestAgainstDirector(t *testing.T) {
 		if err != nil || len(hs) != 2 || hs[0].Version != 2 || hs[0].Author != "admin" || hs[0].Diff == "" {
 			t.Fatalf("history %+v, %v", hs, err)
 		}
-		res, err := adm.Rollback(ctx, 1, "tester")
+		res, err := adm.Rollback(ctx, 1)
 		if err != nil || res.ConfigVersion != 3 {
 			t.Fatalf("rollback %+v, %v", res, err)
 		}
@@ -118,13 +118,13 @@ func TestAgainstDirector(t *testing.T) {
 		if m := dns.Current().Config.Selection.Method; m != cluster.MethodRandom {
 			t.Errorf("method %s after rollback", m)
 		}
-		if _, err := adm.Rollback(ctx, 99, "tester"); !client.IsStatus(err, http.StatusNotFound) && !client.IsStatus(err, http.StatusBadRequest) {
+		if _, err := adm.Rollback(ctx, 99); !client.IsStatus(err, http.StatusNotFound) && !client.IsStatus(err, http.StatusBadRequest) {
 			t.Errorf("rollback to 99: %v", err)
 		}
 	})
 
 	t.Run("drain undrain", func(t *testing.T) {
-		res, err := adm.Drain(ctx, "n1", "tester")
+		res, err := adm.Drain(ctx, "n1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,14 +132,14 @@ func TestAgainstDirector(t *testing.T) {
 		if !dns.Current().Node("n1").Drained {
 			t.Error("n1 not drained in the snapshot")
 		}
-		if res, err = adm.Undrain(ctx, "n1", "tester"); err != nil {
+		if res, err = adm.Undrain(ctx, "n1"); err != nil {
 			t.Fatal(err)
 		}
 		testkit.Eventually(t, 10*time.Second, "undrained", func() bool { return version(dns) >= res.Version })
 		if dns.Current().Node("n1").Drained {
 			t.Error("n1 still drained")
 		}
-		if _, err := adm.Drain(ctx, "nope", "tester"); !client.IsStatus(err, http.StatusNotFound) {
+		if _, err := adm.Drain(ctx, "nope"); !client.IsStatus(err, http.StatusNotFound) {
 			t.Errorf("drain unknown node: %v", err)
 		}
 	})
@@ -204,7 +204,7 @@ func TestAgainstDirector(t *testing.T) {
 	})
 
 	t.Run("remove node", func(t *testing.T) {
-		res, err := adm.RemoveNode(ctx, "n2", "tester")
+		res, err := adm.RemoveNode(ctx, "n2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func TestDirectorAway(t *testing.T) {
 	}
 
 	d.Restart(t)
-	res, err := client.NewAdmin(d.URL, clienttest.Token, nil).Drain(context.Background(), "n1", "tester")
+	res, err := client.NewAdmin(d.URL, clienttest.Token, nil).Drain(context.Background(), "n1")
 	if err != nil {
 		t.Fatal(err)
 	}

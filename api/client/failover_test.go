@@ -78,7 +78,7 @@ func TestFailoverStopped(t *testing.T) {
 	a.Stop(t)
 	ctx := context.Background()
 	adm := client.NewAdmin(b.URL, clienttest.Token, nil)
-	res, err := adm.Drain(ctx, "n1", "tester")
+	res, err := adm.Drain(ctx, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}

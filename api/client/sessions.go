@@ -60,7 +60,7 @@ func (a *Admin) Clients(ctx context.Context, node string) (*api.Clients, error) 
 		q = url.Values{"node": {node}}
 	}
 	var out api.Clients
-	return &out, a.call(ctx, http.MethodGet, api.PathClients, q, nil, "", &out)
+	return &out, a.call(ctx, http.MethodGet, api.PathClients, q, nil, &out)
 }
 
 func sessionPath(pattern, id string) string {

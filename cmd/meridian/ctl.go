@@ -268,7 +268,7 @@ func ctlApply(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.Apply(ctx, c.file, data, "")
+	res, err := a.Apply(ctx, c.file, data)
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func ctlRollback(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.Rollback(ctx, v, "")
+	res, err := a.Rollback(ctx, v)
 	if err != nil {
 		return err
 	}
@@ -342,7 +342,7 @@ func ctlDrain(drain bool) func(ctx context.Context, c *ctlRun, args []string) er
 		if !drain {
 			f, verb = a.Undrain, "undrained"
 		}
-		res, err := f(ctx, args[0], "")
+		res, err := f(ctx, args[0])
 		if err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func ctlNode(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.RemoveNode(ctx, args[1], "")
+	res, err := a.RemoveNode(ctx, args[1])
 	if err != nil {
 		return err
 	}

@@ -42,9 +42,9 @@ func ctlBGP(ctx context.Context, c *ctlRun, args []string) error {
 	node := args[1]
 	var res *api.ChangeResult
 	if args[0] == "withdraw" {
-		res, err = a.BGPWithdraw(ctx, node, c.reason, "")
+		res, err = a.BGPWithdraw(ctx, node, c.reason)
 	} else {
-		res, err = a.BGPResume(ctx, node, "")
+		res, err = a.BGPResume(ctx, node)
 	}
 	if err != nil {
 		return err

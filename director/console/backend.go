@@ -22,10 +22,6 @@ func (c *Console) admin(s *session) *client.Admin {
 	return client.NewAdmin(apiBase, s.token, c.hc)
 }
 
-// author is the author a session's changes claim; the director records
-// the operator its token names, which is the same name.
-func author(s *session) string { return s.name }
-
 type ctxKey int
 
 const (

@@ -124,7 +124,7 @@ func (c *Console) configSubmit(w http.ResponseWriter, r *http.Request, s *sessio
 		c.afterChange(w, r, s, "/config", name+" equals the running site file: nothing stored.", nil)
 		return
 	}
-	res, err := a.Apply(ctx, name, data, author(s))
+	res, err := a.Apply(ctx, name, data)
 	if err != nil {
 		var ae *client.APIError
 		if errors.As(err, &ae) && len(ae.Fields) > 0 {
@@ -253,7 +253,7 @@ func (c *Console) rollback(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	ctx, cancel := apiContext(r)
 	defer cancel()
-	res, err := c.admin(s).Rollback(withReason(ctx, reason), v, author(s))
+	res, err := c.admin(s).Rollback(withReason(ctx, reason), v)
 	if err != nil {
 		c.afterChange(w, r, s, "/config", "", err)
 		return

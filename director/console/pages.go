@@ -202,15 +202,15 @@ func (c *Console) nodeAction(w http.ResponseWriter, r *http.Request, s *session)
 	var err error
 	switch action {
 	case "drain":
-		res, err = a.Drain(ctx, name, author(s))
+		res, err = a.Drain(ctx, name)
 	case "undrain":
-		res, err = a.Undrain(ctx, name, author(s))
+		res, err = a.Undrain(ctx, name)
 	case "remove":
-		res, err = a.RemoveNode(ctx, name, author(s))
+		res, err = a.RemoveNode(ctx, name)
 	case "withdraw":
-		res, err = a.BGPWithdraw(ctx, name, reason, author(s))
+		res, err = a.BGPWithdraw(ctx, name, reason)
 	case "resume":
-		res, err = a.BGPResume(ctx, name, author(s))
+		res, err = a.BGPResume(ctx, name)
 	}
 	if err != nil {
 		c.afterChange(w, r, s, bk, "", err)

@@ -144,7 +144,7 @@ func (l *lab) apply(method cluster.Method) {
 	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := l.admin.Apply(ctx, "test.yaml", []byte(l.site(method)), "test"); err != nil {
+	if _, err := l.admin.Apply(ctx, "test.yaml", []byte(l.site(method))); err != nil {
 		l.t.Fatalf("apply %s: %v", method, err)
 	}
 }
