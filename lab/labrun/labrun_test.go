@@ -145,48 +145,19 @@ func TestProbeArguments(t *testing.T) {
 // TestProbeDNS runs the dns and watch-dns probes against a real DNS server
 // on loopback that answers by EDNS Client Subnet.
 func TestProbeDNS(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
+	server := ecsServer(t, func(q dns.Question, ecs *dns.EDNS0_SUBNET) dns.RR {
 		addr := "192.0.2.1"
-		if o := q.IsEdns0(); o != nil {
-			for _, opt := range o.Option {
-				if s, ok := opt.(*dns.EDNS0_SUBNET); ok && s.Address.String() == "198.51.100.0" {
-					addr = "198.51.100.1"
-				}
-			}
+		if ecs != nil && ecs.Address.String() == "198.51.100.0" {
+			addr = "198.51.100.1"
 		}
-		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.ParseIP(addr)})
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	server := pc.LocalAddr().String()
-	tests := []struct {
-		args []string
-		want string
-	}{
+		return &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.ParseIP(addr)}
+	})
+	runProbes(t, []probeCase{
 		{[]string{"dns", server, "traffic.example."}, "192.0.2.1\n"},
 		{[]string{"dns", server, "traffic.example.", "198.51.100.0/28"}, "198.51.100.1\n"},
 		{[]string{"watch-dns", server, "traffic.example.", "198.51.100.0/28", "192.0.2.1", "gone", "2s"}, "ready\ndone "},
 		{[]string{"watch-dns", server, "traffic.example.", "-", "192.0.2.1", "back", "2s"}, "ready\ndone "},
-	}
-	for _, tc := range tests {
-		var out bytes.Buffer
-		if err := Probe(tc.args, &out); err != nil {
-			t.Fatalf("Probe(%q): %v", tc.args, err)
-		}
-		if !strings.HasPrefix(out.String(), tc.want) {
-			t.Errorf("Probe(%q) printed %q, want prefix %q", tc.args, out.String(), tc.want)
-		}
-	}
-	if err := Probe([]string{"watch-dns", server, "traffic.example.", "-", "192.0.2.1", "gone", "100ms"}, &bytes.Buffer{}); err == nil {
-		t.Error("watch-dns for an answer that never goes returned no error")
-	}
+	})
 }
 
 func TestFamilies(t *testing.T) {
@@ -225,6 +196,29 @@ func TestFamilies(t *testing.T) {
 
 // TestProbeAAAA asks for AAAA records with an IPv6 client subnet.
 func TestProbeAAAA(t *testing.T) {
+	server := ecsServer(t, func(q dns.Question, ecs *dns.EDNS0_SUBNET) dns.RR {
+		if q.Qtype != dns.TypeAAAA {
+			return nil
+		}
+		addr := "2001:db8:1::1"
+		if ecs != nil && ecs.Family == 2 && ecs.SourceNetmask == 56 && ecs.Address.String() == "2001:db8:2:6400::" {
+			addr = "2001:db8:2::1"
+		}
+		return &dns.AAAA{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 5}, AAAA: net.ParseIP(addr)}
+	})
+	runProbes(t, []probeCase{
+		{[]string{"aaaa", server, "traffic.example."}, "2001:db8:1::1\n"},
+		{[]string{"aaaa", server, "traffic.example.", "2001:db8:2:6400::/56"}, "2001:db8:2::1\n"},
+		{[]string{"dns", server, "traffic.example."}, "\n"},
+		{[]string{"watch-dns", server, "traffic.example.", "2001:db8:2:6400::/56", "2001:db8:2::1", "back", "2s"}, "ready\ndone "},
+	})
+}
+
+// ecsServer runs a DNS server on loopback that answers each question with
+// what answer makes of it and its client subnet (nil without one); a nil
+// record is an empty answer. It returns the server's address.
+func ecsServer(t *testing.T, answer func(q dns.Question, ecs *dns.EDNS0_SUBNET) dns.RR) string {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -232,31 +226,33 @@ func TestProbeAAAA(t *testing.T) {
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
-		addr := "2001:db8:1::1"
+		var ecs *dns.EDNS0_SUBNET
 		if o := q.IsEdns0(); o != nil {
 			for _, opt := range o.Option {
-				if s, ok := opt.(*dns.EDNS0_SUBNET); ok && s.Family == 2 && s.SourceNetmask == 56 && s.Address.String() == "2001:db8:2:6400::" {
-					addr = "2001:db8:2::1"
+				if s, ok := opt.(*dns.EDNS0_SUBNET); ok {
+					ecs = s
 				}
 			}
 		}
-		if q.Question[0].Qtype == dns.TypeAAAA {
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 5}, AAAA: net.ParseIP(addr)})
+		if rr := answer(q.Question[0], ecs); rr != nil {
+			m.Answer = append(m.Answer, rr)
 		}
 		_ = w.WriteMsg(m)
 	})}
 	go func() { _ = srv.ActivateAndServe() }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	server := pc.LocalAddr().String()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"aaaa", server, "traffic.example."}, "2001:db8:1::1\n"},
-		{[]string{"aaaa", server, "traffic.example.", "2001:db8:2:6400::/56"}, "2001:db8:2::1\n"},
-		{[]string{"dns", server, "traffic.example."}, "\n"},
-		{[]string{"watch-dns", server, "traffic.example.", "2001:db8:2:6400::/56", "2001:db8:2::1", "back", "2s"}, "ready\ndone "},
-	} {
+	return pc.LocalAddr().String()
+}
+
+// probeCase is one Probe command line and the start of what it prints.
+type probeCase struct {
+	args []string
+	want string
+}
+
+func runProbes(t *testing.T, cases []probeCase) {
+	t.Helper()
+	for _, tc := range cases {
 		var out bytes.Buffer
 		if err := Probe(tc.args, &out); err != nil {
 			t.Fatalf("Probe(%q): %v", tc.args, err)
