@@ -29,12 +29,11 @@ type Part struct {
 }
 
 type running struct {
-	sp        *Speaker
-	cfg       Config
-	accepting bool
-	held      string // the operator's withdraw reason the speaker holds
-	cancel    context.CancelFunc
-	done      chan struct{}
+	sp     *Speaker
+	cfg    Config
+	held   string // the operator's withdraw reason the speaker holds
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // NewPart returns a Part whose speakers use base's Probes, Command,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -316,5 +315,3 @@ func explainText(t testing.TB, s *server, ecs string) string {
 	}
 	return strings.Join(r.Answer[0].(*dns.TXT).Txt, "\n")
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -17,7 +17,6 @@ type sysBatch struct {
 
 	// The call in progress, for the callbacks below (bound once, so a
 	// call allocates nothing).
-	fd6     bool
 	cnt     int
 	base    int
 	got     int
