@@ -54,7 +54,7 @@ type Config struct {
 	// and below): one per client application (support portal, customer and
 	// representative apps); any listed token is accepted. They are separate
 	// from AdminToken, compared in constant time and never logged. Empty
-	// disables the session API (503). See ReadTokenFile.
+	// disables the session API (503). See ParseClientTokens.
 	ClientTokens []string
 	// SessionTTL is how long a session lives without a request from either
 	// party (default 2m; etcd raises values below its minimum lease).

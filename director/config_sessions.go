@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 )
@@ -58,15 +57,12 @@ func (c *Config) sessionDefaults() []error {
 	return errs
 }
 
-// ReadTokenFile reads client API tokens: one per line; blank lines and
-// lines starting with # are skipped. The error never quotes a token.
-func ReadTokenFile(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("client tokens: %w", err)
-	}
+// ParseClientTokens reads a client token file's contents (file names it in
+// errors): one token per line; blank lines and lines starting with # are
+// skipped. The caller reads the file as the secret it is.
+func ParseClientTokens(file string, data []byte) ([]string, error) {
 	var out []string
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(string(data)) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -74,7 +70,7 @@ func ReadTokenFile(path string) ([]string, error) {
 		out = append(out, line)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("client tokens: %s holds no token", path)
+		return nil, fmt.Errorf("client tokens: %s holds no token", file)
 	}
 	return out, nil
 }

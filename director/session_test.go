@@ -3,8 +3,6 @@ package director
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -184,30 +182,22 @@ func TestSessionRateLimit(t *testing.T) {
 	}
 }
 
-func TestReadTokenFile(t *testing.T) {
-	dir := t.TempDir()
+func TestParseClientTokens(t *testing.T) {
 	for _, c := range []struct {
 		name, text string
 		want       []string
 		err        string
 	}{
 		{"two tokens", "# portal\nportal-token-1\n\n  app-token-2  \n", []string{"portal-token-1", "app-token-2"}, ""},
-		{"only comments", "# none yet\n\n", nil, "holds no token"},
-		{"empty", "", nil, "holds no token"},
+		{"only comments", "# none yet\n\n", nil, "clients holds no token"},
+		{"empty", "", nil, "clients holds no token"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
-			if err := os.WriteFile(p, []byte(c.text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			got, err := ReadTokenFile(p)
+			got, err := ParseClientTokens("clients", []byte(c.text))
 			if (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) || !slices.Equal(got, c.want) {
 				t.Errorf("got %q, %v; want %q, %q", got, err, c.want, c.err)
 			}
 		})
-	}
-	if _, err := ReadTokenFile(filepath.Join(dir, "missing")); err == nil {
-		t.Error("a missing file read without error")
 	}
 }
 

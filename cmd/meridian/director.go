@@ -113,7 +113,11 @@ func runDirector(ctx context.Context, args []string, stdout io.Writer) error {
 		cfg.Etcd.Endpoints = strings.Split(*etcd, ",")
 	}
 	if *clientToks != "" {
-		if cfg.ClientTokens, err = director.ReadTokenFile(*clientToks); err != nil {
+		data, err := readSecretFile("client tokens", *clientToks, *insecure, log)
+		if err != nil {
+			return err
+		}
+		if cfg.ClientTokens, err = director.ParseClientTokens(*clientToks, data); err != nil {
 			return err
 		}
 	}
