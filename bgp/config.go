@@ -44,7 +44,7 @@ type Config struct {
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: no metrics
 
-	shared *metrics // set by Part: successive speakers share one set
+	shared *speakerMetrics // set by Part: successive speakers share one set
 }
 
 // NodeConfig returns the site part of a speaker's Config for node n, or

@@ -22,7 +22,7 @@ import (
 // speaker is kept. Methods are safe for concurrent use.
 type Part struct {
 	base    Config // wiring only: probes, command, retry, logger
-	metrics *metrics
+	metrics *speakerMetrics
 
 	mu  sync.Mutex
 	cur *running

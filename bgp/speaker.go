@@ -30,7 +30,7 @@ import (
 type Speaker struct {
 	set     *settings
 	log     *slog.Logger
-	metrics *metrics
+	metrics *speakerMetrics
 	reqs    chan func(*loop)
 	done    chan struct{} // closed when Run returns
 	started atomic.Bool

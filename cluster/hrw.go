@@ -174,19 +174,29 @@ func (t *topK) add(node int32, s float64) {
 			return
 		}
 	}
-	i := t.n
-	if i == t.cap {
-		i--
-	} else {
-		t.n++
-	}
-	for i > 0 && better(node, s, t.e[i-1]) {
-		t.e[i] = t.e[i-1]
-		i--
-	}
-	t.e[i] = ranked{node, s}
+	t.n = insertBest(t.e[:], t.n, t.cap, ranked{node, s}, func(a, b ranked) bool {
+		return better(a.node, a.score, b)
+	})
 }
 
 func better(node int32, s float64, r ranked) bool {
 	return s > r.score || (s == r.score && node < r.node)
+}
+
+// insertBest puts v into the best-first list e[:n] of at most capacity
+// entries, dropping the last when full, and returns the new length; the
+// caller has checked that v ranks ahead of a full list's last entry.
+func insertBest[T any](e []T, n, capacity int, v T, before func(a, b T) bool) int {
+	i := n
+	if i == capacity {
+		i--
+	} else {
+		n++
+	}
+	for i > 0 && before(v, e[i-1]) {
+		e[i] = e[i-1]
+		i--
+	}
+	e[i] = v
+	return n
 }

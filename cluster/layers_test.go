@@ -19,20 +19,21 @@ const module = "github.com/meridian-traffic/meridian/"
 // package may import its own part or a part of a lower rank, never a peer
 // or anything above. The longest matching prefix names a package's part.
 var layers = map[string]int{
-	"cluster":       0, // site model, snapshots, keys, the selection engine
-	"internal/proc": 1, // child process supervision for the demo and the lab
-	"api":           1, // the wire contract
-	"api/client":    2, // subscriber, heartbeat and admin clients of that contract
-	"health":        2, // probe kinds and rise/fall
-	"relay":         3,
-	"bgp":           3,
-	"geoip":         3,
-	"director":      4,
-	"node":          4,
-	"plugin":        4,
-	"cmd":           5,
-	"relay/cmd":     5,
-	"lab":           5,
+	"cluster":          0, // site model, snapshots, keys, the selection engine
+	"internal/proc":    1, // child process supervision for the demo and the lab
+	"internal/metrics": 1, // how the parts declare and register their meridian_* series
+	"api":              1, // the wire contract
+	"api/client":       2, // subscriber, heartbeat and admin clients of that contract
+	"health":           2, // probe kinds and rise/fall
+	"relay":            3,
+	"bgp":              3,
+	"geoip":            3,
+	"director":         4,
+	"node":             4,
+	"plugin":           4,
+	"cmd":              5,
+	"relay/cmd":        5,
+	"lab":              5,
 }
 
 // within orders the subpackages of one part: each may import only those

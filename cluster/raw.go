@@ -100,6 +100,13 @@ type rawHealthCheck struct {
 	at       pos         // the block's own mapping, when the file has one
 }
 
+// UnmarshalYAML keeps the block's own position, for problems of a field the
+// file leaves out.
+func (r *rawHealthCheck) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawHealthCheck
+	return decodeAt(n, (*plain)(r), &r.at)
+}
+
 type rawRelay struct {
 	UDPPort               val[int]      `yaml:"udp_port"`
 	TCPPort               val[int]      `yaml:"tcp_port"`
@@ -135,6 +142,13 @@ type rawNode struct {
 	at        pos            // the node's own mapping
 }
 
+// UnmarshalYAML keeps the node's own position, for errors about the node as
+// a whole (a required field that is absent).
+func (r *rawNode) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawNode
+	return decodeAt(n, (*plain)(r), &r.at)
+}
+
 type rawBGP struct {
 	ASN                 val[uint32]    `yaml:"asn"`
 	RouterID            val[string]    `yaml:"router_id"`
@@ -153,6 +167,12 @@ type rawBGP struct {
 	at                  pos            // the block's own mapping
 }
 
+// UnmarshalYAML keeps the block's own position.
+func (r *rawBGP) UnmarshalYAML(n *yaml.Node) error {
+	type plain rawBGP
+	return decodeAt(n, (*plain)(r), &r.at)
+}
+
 type rawNeighbor struct {
 	Address      val[string] `yaml:"address"`
 	Port         val[int]    `yaml:"port"`
@@ -165,44 +185,19 @@ type rawNeighbor struct {
 	at           pos         // the neighbor's own mapping
 }
 
-// UnmarshalYAML keeps the node's own position, for errors about the node as
-// a whole (a required field that is absent).
-func (r *rawNode) UnmarshalYAML(n *yaml.Node) error {
-	type plain rawNode
-	if err := n.Decode((*plain)(r)); err != nil {
-		return err
-	}
-	r.at = pos{n.Line, n.Column}
-	return nil
-}
-
-// UnmarshalYAML keeps the block's own position, for problems of a field the
-// file leaves out.
-func (r *rawHealthCheck) UnmarshalYAML(n *yaml.Node) error {
-	type plain rawHealthCheck
-	if err := n.Decode((*plain)(r)); err != nil {
-		return err
-	}
-	r.at = pos{n.Line, n.Column}
-	return nil
-}
-
-// UnmarshalYAML keeps the block's own position.
-func (r *rawBGP) UnmarshalYAML(n *yaml.Node) error {
-	type plain rawBGP
-	if err := n.Decode((*plain)(r)); err != nil {
-		return err
-	}
-	r.at = pos{n.Line, n.Column}
-	return nil
-}
-
 // UnmarshalYAML keeps the neighbor's own position.
 func (r *rawNeighbor) UnmarshalYAML(n *yaml.Node) error {
 	type plain rawNeighbor
-	if err := n.Decode((*plain)(r)); err != nil {
+	return decodeAt(n, (*plain)(r), &r.at)
+}
+
+// decodeAt decodes n into plain, a raw type's method-less twin (so that
+// its own UnmarshalYAML is not called again), and keeps n's position in at
+// for problems of the block as a whole, such as a field it leaves out.
+func decodeAt(n *yaml.Node, plain any, at *pos) error {
+	if err := n.Decode(plain); err != nil {
 		return err
 	}
-	r.at = pos{n.Line, n.Column}
+	*at = pos{n.Line, n.Column}
 	return nil
 }

@@ -317,9 +317,5 @@ func ownedName(s *Site, rec Record) string {
 // UnmarshalYAML keeps the record's own position, for a field it leaves out.
 func (r *rawRecord) UnmarshalYAML(n *yaml.Node) error {
 	type plain rawRecord
-	if err := n.Decode((*plain)(r)); err != nil {
-		return err
-	}
-	r.at = pos{n.Line, n.Column}
-	return nil
+	return decodeAt(n, (*plain)(r), &r.at)
 }

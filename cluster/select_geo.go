@@ -133,17 +133,9 @@ func (t *nearest) add(g int32, c2 float64) {
 	if t.n == t.cap && !nearer(g, c2, t.e[t.n-1]) {
 		return
 	}
-	i := t.n
-	if i == t.cap {
-		i--
-	} else {
-		t.n++
-	}
-	for i > 0 && nearer(g, c2, t.e[i-1]) {
-		t.e[i] = t.e[i-1]
-		i--
-	}
-	t.e[i] = nearGroup{g, c2}
+	t.n = insertBest(t.e[:], t.n, t.cap, nearGroup{g, c2}, func(a, b nearGroup) bool {
+		return nearer(a.group, a.c2, b)
+	})
 }
 
 func nearer(g int32, c2 float64, o nearGroup) bool {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-traffic/meridian/internal/metrics"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-traffic/meridian/api"
@@ -140,25 +142,16 @@ func (a *Agent) registerMetrics(reg prometheus.Registerer) error {
 		}
 		return 0
 	}
-	for _, c := range []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meridian_node_key_refused",
-			Help: "1 while the director refuses the agent's signed requests (401: a pre-shared key other than the director's, or a clock more than 30s off).",
-		}, func() float64 { return flag(a.sub.Stats().KeyRefused) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meridian_node_snapshot_version",
-			Help: "Version of the snapshot the agent serves, 0 for none.",
-		}, func() float64 { return float64(a.sub.Stats().Version) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meridian_node_director_reachable",
-			Help: "1 while the director in use answers the agent's requests.",
-		}, func() float64 { return flag(a.sub.Stats().Reachable) }),
-	} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("register node metrics (one agent per registerer): %w", err)
-		}
-	}
-	return nil
+	return metrics.Register(reg, "node agent",
+		metrics.GaugeFunc("meridian_node_key_refused",
+			"1 while the director refuses the agent's signed requests (401: a pre-shared key other than the director's, or a clock more than 30s off).",
+			func() float64 { return flag(a.sub.Stats().KeyRefused) }),
+		metrics.GaugeFunc("meridian_node_snapshot_version",
+			"Version of the snapshot the agent serves, 0 for none.",
+			func() float64 { return float64(a.sub.Stats().Version) }),
+		metrics.GaugeFunc("meridian_node_director_reachable",
+			"1 while the director in use answers the agent's requests.",
+			func() float64 { return flag(a.sub.Stats().Reachable) }))
 }
 
 // poke wakes the run loop; a pending wake-up already covers this one.

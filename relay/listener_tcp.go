@@ -267,15 +267,9 @@ func (c *tcpConn) readFrame() ([]byte, error) {
 	if err := c.fill(4); err != nil {
 		return nil, err
 	}
-	hdr := (*c.buf)[c.r : c.r+4]
-	size := int(binary.BigEndian.Uint16(hdr[2:4]))
-	switch hdr[0] & 0xC0 {
-	case 0x00:
-		size += 20
-	case 0x40:
-		size = 4 + (size+3)&^3
-	default:
-		return nil, fmt.Errorf("%w: first byte %#x", errFrame, hdr[0])
+	size, err := frameSize((*c.buf)[c.r : c.r+4])
+	if err != nil {
+		return nil, err
 	}
 	if err := c.fill(size); err != nil {
 		return nil, err
@@ -361,17 +355,23 @@ func (c *tcpConn) frameBuffered() bool {
 	if c.buf == nil || c.w-c.r < 4 {
 		return false
 	}
-	hdr := (*c.buf)[c.r : c.r+4]
+	size, err := frameSize((*c.buf)[c.r : c.r+4])
+	return err != nil || c.w-c.r >= size // readFrame fails a bad one without reading
+}
+
+// frameSize is the length of the frame whose first four bytes are hdr: a
+// STUN message (20-byte header) or ChannelData padded to four bytes over
+// a stream (RFC 8656 section 12.5).
+func frameSize(hdr []byte) (int, error) {
 	size := int(binary.BigEndian.Uint16(hdr[2:4]))
 	switch hdr[0] & 0xC0 {
 	case 0x00:
-		size += 20
+		return size + 20, nil
 	case 0x40:
-		size = 4 + (size+3)&^3
+		return 4 + (size+3)&^3, nil
 	default:
-		return true // readFrame fails it without reading
+		return 0, fmt.Errorf("%w: first byte %#x", errFrame, hdr[0])
 	}
-	return c.w-c.r >= size
 }
 
 // handle deals with one frame: it reports whether to hand p[:n] to pion.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-traffic/meridian/api"
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/geoip"
@@ -232,6 +233,22 @@ func wantArgs(args []string, n int, what string) error {
 }
 
 // printJSON prints v indented.
+// call runs one admin request. With --json it prints the answer itself
+// and returns show false; otherwise the caller shows v to a person.
+func call[T any](ctx context.Context, c *ctlRun, req func(*client.Admin, context.Context) (T, error)) (v T, show bool, err error) {
+	a, err := c.admin()
+	if err != nil {
+		return v, false, err
+	}
+	if v, err = req(a, ctx); err != nil {
+		return v, false, err
+	}
+	if c.json {
+		return v, false, c.printJSON(v)
+	}
+	return v, true, nil
+}
+
 func (c *ctlRun) printJSON(v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -264,16 +281,11 @@ func ctlApply(ctx context.Context, c *ctlRun, args []string) error {
 		}
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	res, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.ChangeResult, error) {
+		return a.Apply(ctx, c.file, data)
+	})
+	if !show {
 		return err
-	}
-	res, err := a.Apply(ctx, c.file, data)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(res)
 	}
 	if res.Unchanged {
 		fmt.Fprintf(c.out, "unchanged: config version %d (%s is the running site file), snapshot %d\n", res.ConfigVersion, c.file, res.Version)
@@ -310,16 +322,9 @@ func ctlRollback(ctx context.Context, c *ctlRun, args []string) error {
 	if err != nil || v == 0 {
 		return fmt.Errorf("version %q: want a positive number", args[0])
 	}
-	a, err := c.admin()
-	if err != nil {
+	res, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.ChangeResult, error) { return a.Rollback(ctx, v) })
+	if !show {
 		return err
-	}
-	res, err := a.Rollback(ctx, v)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(res)
 	}
 	if res.Unchanged {
 		fmt.Fprintf(c.out, "unchanged: config version %d already has the site file of version %d, snapshot %d\n", res.ConfigVersion, v, res.Version)
@@ -334,20 +339,15 @@ func ctlDrain(drain bool) func(ctx context.Context, c *ctlRun, args []string) er
 		if err := wantArgs(args, 1, "a node name"); err != nil {
 			return err
 		}
-		a, err := c.admin()
-		if err != nil {
-			return err
-		}
-		f, verb := a.Drain, "drained"
+		f, verb := (*client.Admin).Drain, "drained"
 		if !drain {
-			f, verb = a.Undrain, "undrained"
+			f, verb = (*client.Admin).Undrain, "undrained"
 		}
-		res, err := f(ctx, args[0])
-		if err != nil {
+		res, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.ChangeResult, error) {
+			return f(a, ctx, args[0])
+		})
+		if !show {
 			return err
-		}
-		if c.json {
-			return c.printJSON(res)
 		}
 		if res.Unchanged {
 			fmt.Fprintf(c.out, "unchanged: %s already %s, snapshot %d\n", args[0], verb, res.Version)
@@ -362,16 +362,11 @@ func ctlNode(ctx context.Context, c *ctlRun, args []string) error {
 	if len(args) != 2 || args[0] != "remove" {
 		return errors.New("want: node remove NAME")
 	}
-	a, err := c.admin()
-	if err != nil {
+	res, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.ChangeResult, error) {
+		return a.RemoveNode(ctx, args[1])
+	})
+	if !show {
 		return err
-	}
-	res, err := a.RemoveNode(ctx, args[1])
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(res)
 	}
 	fmt.Fprintf(c.out, "removed %s: config version %d, snapshot %d\n", args[1], res.ConfigVersion, res.Version)
 	return nil
@@ -381,16 +376,11 @@ func ctlExplain(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 1, "a client address"); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	ex, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.Explain, error) {
+		return a.Explain(ctx, args[0], c.offset)
+	})
+	if !show {
 		return err
-	}
-	ex, err := a.Explain(ctx, args[0], c.offset)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(ex)
 	}
 	fmt.Fprintf(c.out, "client  %s (scope /%d)\nnodes   %s\n", ex.Client, ex.Scope, strings.Join(ex.Nodes, ", "))
 	geo := geoip.DescribeBuild(ex.GeoIP)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // ctlBGPNode is one node of `ctl bgp --json`: its speaker as the node's
@@ -35,22 +36,15 @@ func ctlBGP(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args[1:], 1, "a node name"); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
-		return err
-	}
 	node := args[1]
-	var res *api.ChangeResult
-	if args[0] == "withdraw" {
-		res, err = a.BGPWithdraw(ctx, node, c.reason)
-	} else {
-		res, err = a.BGPResume(ctx, node)
-	}
-	if err != nil {
+	res, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.ChangeResult, error) {
+		if args[0] == "withdraw" {
+			return a.BGPWithdraw(ctx, node, c.reason)
+		}
+		return a.BGPResume(ctx, node)
+	})
+	if !show {
 		return err
-	}
-	if c.json {
-		return c.printJSON(res)
 	}
 	verb := "withdrew"
 	if args[0] == "resume" {
@@ -61,17 +55,12 @@ func ctlBGP(ctx context.Context, c *ctlRun, args []string) error {
 }
 
 func ctlBGPShow(ctx context.Context, c *ctlRun) error {
-	a, err := c.admin()
-	if err != nil {
+	nodes, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) ([]ctlBGPNode, error) {
+		ns, err := a.Nodes(ctx)
+		return bgpNodes(ns), err
+	})
+	if !show {
 		return err
-	}
-	ns, err := a.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	nodes := bgpNodes(ns)
-	if c.json {
-		return c.printJSON(nodes)
 	}
 	return bgpTable(c.out, nodes, time.Now())
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/api/client"
 )
 
 // ctlClients is `meridian ctl clients [--node N] [--json]`: the clients
@@ -17,16 +20,9 @@ func ctlClients(ctx context.Context, c *ctlRun, args []string) error {
 }
 
 func (c *ctlRun) clients(ctx context.Context, node string) error {
-	a, err := c.admin()
-	if err != nil {
+	cl, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.Clients, error) { return a.Clients(ctx, node) })
+	if !show {
 		return err
-	}
-	cl, err := a.Clients(ctx, node)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(cl)
 	}
 	now := time.Now()
 	var rows []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meridian-traffic/meridian/api"
+	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/geoip"
 )
 
@@ -82,16 +83,9 @@ func ctlStatus(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	st, show, err := call(ctx, c, (*client.Admin).Status)
+	if !show {
 		return err
-	}
-	st, err := a.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(st)
 	}
 	now := time.Now()
 	fmt.Fprintf(c.out, "site      %s\nversion   %d (config %d)\ndirector  %s (leader %s)\n\n",
@@ -166,16 +160,9 @@ func ctlNodes(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	ns, show, err := call(ctx, c, (*client.Admin).Nodes)
+	if !show {
 		return err
-	}
-	ns, err := a.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(ns)
 	}
 	return nodesTable(c.out, ns, time.Now())
 }
@@ -231,16 +218,9 @@ func ctlHistory(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	hs, show, err := call(ctx, c, (*client.Admin).History)
+	if !show {
 		return err
-	}
-	hs, err := a.History(ctx)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(hs)
 	}
 	if c.diff {
 		for _, h := range hs {
@@ -313,16 +293,9 @@ func ctlAudit(ctx context.Context, c *ctlRun, args []string) error {
 	if c.limit <= 0 {
 		return fmt.Errorf("--limit %d: want a positive number", c.limit)
 	}
-	a, err := c.admin()
-	if err != nil {
+	es, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) ([]api.AuditEntry, error) { return a.Audit(ctx, c.limit) })
+	if !show {
 		return err
-	}
-	es, err := a.Audit(ctx, c.limit)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(es)
 	}
 	return auditTable(c.out, es)
 }
@@ -344,16 +317,9 @@ func ctlWhoAmI(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	who, show, err := call(ctx, c, (*client.Admin).WhoAmI)
+	if !show {
 		return err
-	}
-	who, err := a.WhoAmI(ctx)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(who)
 	}
 	_, err = fmt.Fprintln(c.out, who.Name)
 	return err

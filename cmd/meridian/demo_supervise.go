@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,10 +28,11 @@ type supervisor struct {
 	out    io.Writer // messages for the operator
 	procs  *proc.Set
 
+	failed atomic.Bool // a child died or did not start: the logs are kept
+
 	mu       sync.Mutex
 	running  bool // every child started: a death is reported, not returned
 	stopping bool
-	failed   bool            // a child died or did not start: the logs are kept
 	reported map[string]bool // the children whose death was told
 }
 
@@ -50,7 +52,7 @@ func newSupervisor(logDir string, out io.Writer) *supervisor {
 // logDir/name.log.
 func (s *supervisor) start(name, bin string, args ...string) error {
 	if err := s.procs.Start(name, exec.Command(bin, args...)); err != nil {
-		s.fail()
+		s.failed.Store(true)
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
@@ -64,7 +66,7 @@ func (s *supervisor) exited(name string) {
 		s.mu.Unlock()
 		return
 	}
-	s.failed = true
+	s.failed.Store(true)
 	if !s.running || s.reported[name] {
 		s.mu.Unlock()
 		return
@@ -113,19 +115,8 @@ func (s *supervisor) started() {
 	}
 }
 
-// fail marks the demo failed: its directory is kept.
-func (s *supervisor) fail() {
-	s.mu.Lock()
-	s.failed = true
-	s.mu.Unlock()
-}
-
 // Failed reports whether a child died or did not start.
-func (s *supervisor) Failed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failed
-}
+func (s *supervisor) Failed() bool { return s.failed.Load() }
 
 // stop sends SIGTERM to every running child, newest first, and SIGKILL to
 // any still running after stopGrace; it returns once their exits are
@@ -201,7 +192,7 @@ func (s *supervisor) waitUp(ctx context.Context, name, url string, limit time.Du
 	case err := <-errc:
 		return err
 	case <-done:
-		s.fail()
+		s.failed.Store(true)
 		return fmt.Errorf("%s exited during its start (%v); the end of %s:\n%s", name, s.procs.Err(name), s.procs.Log(name), s.procs.Tail(name, logTail))
 	}
 }

@@ -2,9 +2,10 @@ package checks
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
+
+	"github.com/meridian-traffic/meridian/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -56,19 +57,13 @@ type Metrics struct {
 // NewMetrics registers the checks' metrics with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meridian_director_health_checks_total",
-			Help: "Health probes run by this director, by kind and result.",
-		}, []string{"kind", "result"}),
-		leading: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "meridian_director_leader",
-			Help: "1 while this director is the elected leader running the health checks.",
-		}),
+		checks: metrics.CounterVec("meridian_director_health_checks_total",
+			"Health probes run by this director, by kind and result.", "kind", "result"),
+		leading: metrics.Gauge("meridian_director_leader",
+			"1 while this director is the elected leader running the health checks."),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.leading} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
-		}
+	if err := metrics.Register(reg, "director", m.checks, m.leading); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

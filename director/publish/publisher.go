@@ -1,11 +1,12 @@
 package publish
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-traffic/meridian/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -68,19 +69,13 @@ type Metrics struct {
 // NewMetrics registers the publisher's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "meridian_director_snapshots_published_total",
-			Help: "Snapshots this director built, signed and served.",
-		}),
-		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "meridian_director_sync_waiters",
-			Help: "Sync long-polls waiting for a newer snapshot.",
-		}),
+		snapshots: metrics.Counter("meridian_director_snapshots_published_total",
+			"Snapshots this director built, signed and served."),
+		waiters: metrics.Gauge("meridian_director_sync_waiters",
+			"Sync long-polls waiting for a newer snapshot."),
 	}
-	for _, c := range []prometheus.Collector{m.snapshots, m.waiters} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
-		}
+	if err := metrics.Register(reg, "director", m.snapshots, m.waiters); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -119,30 +119,8 @@ func (p *Publisher) AppendHistory(ctx context.Context, events []api.SyncEvent) e
 	if _, err := p.site.Client().Txn(ctx).Then(ops...).Commit(); err != nil {
 		return fmt.Errorf("store sync events: %w", err)
 	}
-	return p.pruneHistory(ctx)
-}
-
-func (p *Publisher) pruneHistory(ctx context.Context) error {
-	pfx := p.site.Keys.History()
-	resp, err := p.site.Client().Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil {
-		return fmt.Errorf("count sync history: %w", err)
-	}
-	excess := resp.Count - int64(p.cfg.HistoryLimit)
-	if excess <= 0 {
-		return nil
-	}
-	old, err := p.site.Client().Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend), clientv3.WithLimit(excess))
-	if err != nil {
-		return fmt.Errorf("read old sync history: %w", err)
-	}
-	if len(old.Kvs) == 0 {
-		return nil
-	}
-	last := string(old.Kvs[len(old.Kvs)-1].Key)
-	if _, err := p.site.Client().Delete(ctx, pfx, clientv3.WithRange(last+"\x00")); err != nil {
-		return fmt.Errorf("prune sync history: %w", err)
+	if err := p.site.KeepNewest(ctx, p.site.Keys.History(), p.cfg.HistoryLimit); err != nil {
+		return fmt.Errorf("trim sync history: %w", err)
 	}
 	return nil
 }

@@ -21,15 +21,18 @@ func (s *Site) AppendAudit(ctx context.Context, e api.AuditEntry, limit int) err
 	if _, err := s.client.Put(ctx, key, Encode(e)); err != nil {
 		return fmt.Errorf("store audit entry: %w", err)
 	}
-	return s.pruneAudit(ctx, limit)
+	if err := s.KeepNewest(ctx, s.Keys.Audit(), limit); err != nil {
+		return fmt.Errorf("trim audit: %w", err)
+	}
+	return nil
 }
 
-// pruneAudit deletes the oldest entries beyond limit.
-func (s *Site) pruneAudit(ctx context.Context, limit int) error {
-	pfx := s.Keys.Audit()
+// KeepNewest deletes the oldest keys under pfx beyond the newest limit;
+// keys under pfx must sort by time, as the audit and the sync history do.
+func (s *Site) KeepNewest(ctx context.Context, pfx string, limit int) error {
 	resp, err := s.client.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
-		return fmt.Errorf("count audit entries: %w", err)
+		return fmt.Errorf("count %s: %w", pfx, err)
 	}
 	excess := resp.Count - int64(limit)
 	if excess <= 0 {
@@ -38,14 +41,14 @@ func (s *Site) pruneAudit(ctx context.Context, limit int) error {
 	old, err := s.client.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend), clientv3.WithLimit(excess))
 	if err != nil {
-		return fmt.Errorf("read oldest audit entries: %w", err)
+		return fmt.Errorf("read oldest under %s: %w", pfx, err)
 	}
 	if len(old.Kvs) == 0 {
 		return nil
 	}
 	last := string(old.Kvs[len(old.Kvs)-1].Key)
 	if _, err := s.client.Delete(ctx, pfx, clientv3.WithRange(last+"\x00")); err != nil {
-		return fmt.Errorf("drop oldest audit entries: %w", err)
+		return fmt.Errorf("delete oldest under %s: %w", pfx, err)
 	}
 	return nil
 }

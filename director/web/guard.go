@@ -4,12 +4,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/meridian-traffic/meridian/internal/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -52,21 +53,15 @@ func NewGuard(psk cluster.PSK, admins []cluster.NamedToken, reg prometheus.Regis
 		auth:      cluster.NewRequestAuth(psk),
 		nonces:    newNonceCache(2*authWindow+time.Second, maxNonces),
 		operators: hashAdmins(admins),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meridian_director_auth_refused_total",
-			Help: "Requests refused by authentication, by reason.",
-		}, []string{"reason"}),
+		refused: metrics.CounterVec("meridian_director_auth_refused_total",
+			"Requests refused by authentication, by reason.", "reason"),
 		subs: newRefusals(),
 		log:  log,
 	}
-	refusedSubs := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "meridian_director_refused_subscribers",
-		Help: "Subscribers (by claimed id, kind and reason) whose requests were refused in the last 15 minutes and not accepted since.",
-	}, func() float64 { return float64(len(g.subs.list(time.Now()))) })
-	for _, c := range []prometheus.Collector{g.refused, refusedSubs} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register director metrics (one registry per director): %w", err)
-		}
+	refusedSubs := metrics.GaugeFunc("meridian_director_refused_subscribers",
+		"Subscribers (by claimed id, kind and reason) whose requests were refused in the last 15 minutes and not accepted since.", func() float64 { return float64(len(g.subs.list(time.Now()))) })
+	if err := metrics.Register(reg, "director", g.refused, refusedSubs); err != nil {
+		return nil, err
 	}
 	return g, nil
 }

@@ -14,68 +14,32 @@ import (
 // Metrics are package variables registered in the default registry, as
 // CoreDNS's own plugins do; the prometheus plugin serves that registry.
 var (
-	requestCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "requests_total",
-		Help:      "Counter of requests for the site's names, by query type and the rule that answered.",
-	}, []string{"server", "type", "rule"})
+	requestCount = counterVec("requests_total",
+		"Counter of requests for the site's names, by query type and the rule that answered.", "server", "type", "rule")
 
-	answerCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "answers_total",
-		Help:      "Counter of traffic nodes put in traffic hostname answers, by node.",
-	}, []string{"server", "node"})
+	answerCount = counterVec("answers_total",
+		"Counter of traffic nodes put in traffic hostname answers, by node.", "server", "node")
 
-	failOpenCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "fail_open_total",
-		Help:      "Counter of traffic answers given from accepting nodes whatever their health, because none was up.",
-	}, []string{"server"})
+	failOpenCount = counterVec("fail_open_total",
+		"Counter of traffic answers given from accepting nodes whatever their health, because none was up.", "server")
 
-	malformedCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "malformed_requests_total",
-		Help:      "Counter of requests answered FORMERR, by reason.",
-	}, []string{"server", "reason"})
+	malformedCount = counterVec("malformed_requests_total",
+		"Counter of requests answered FORMERR, by reason.", "server", "reason")
 
-	transferRefusedCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "transfers_refused_total",
-		Help:      "Counter of zone transfer requests (AXFR, IXFR) answered REFUSED, by type.",
-	}, []string{"server", "type"})
+	transferRefusedCount = counterVec("transfers_refused_total",
+		"Counter of zone transfer requests (AXFR, IXFR) answered REFUSED, by type.", "server", "type")
 
-	snapshotVersion = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "snapshot_version",
-		Help:      "Version of the snapshot being served.",
-	}, []string{"site"})
+	snapshotVersion = gaugeVec("snapshot_version",
+		"Version of the snapshot being served.", "site")
 
-	snapshotAge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "snapshot_age_seconds",
-		Help:      "Seconds since the director published the snapshot being served.",
-	}, []string{"site"})
+	snapshotAge = gaugeVec("snapshot_age_seconds",
+		"Seconds since the director published the snapshot being served.", "site")
 
-	keyRefused = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "key_refused",
-		Help:      "1 while the director refuses the plugin's signed requests (a pre-shared key other than the director's, or a clock more than 30s off).",
-	}, []string{"site"})
+	keyRefused = gaugeVec("key_refused",
+		"1 while the director refuses the plugin's signed requests (a pre-shared key other than the director's, or a clock more than 30s off).", "site")
 
-	syncErrorCount = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "meridian",
-		Name:      "sync_errors_total",
-		Help:      "Counter of failed snapshot fetches from the director.",
-	}, []string{"site"})
+	syncErrorCount = counterVec("sync_errors_total",
+		"Counter of failed snapshot fetches from the director.", "site")
 )
 
 // rule is the rule label of requestCount: the engine's rules, then the
@@ -207,4 +171,18 @@ func (m *Meridian) countAnswer(server string, n *nodeRRs, name string) {
 		return
 	}
 	answerCount.WithLabelValues(server, name).Inc()
+}
+
+// counterVec and gaugeVec declare a coredns_meridian_* series in the
+// default registry.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "meridian", Name: name, Help: help,
+	}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace, Subsystem: "meridian", Name: name, Help: help,
+	}, labels)
 }
