@@ -335,6 +335,18 @@ func startNode(t *testing.T, ns string, fam frrFamily, env ...string) *nodeProc 
 // doing it.
 func (p *nodeProc) command(t *testing.T, cmd string) time.Time {
 	t.Helper()
+	ts := p.ask(t, cmd)
+	ns, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		t.Fatalf("node answered %q %q", cmd, ts)
+	}
+	return time.Unix(0, ns)
+}
+
+// ask sends cmd to the node and returns the rest of its answer, the line
+// that starts with cmd, within 10 seconds.
+func (p *nodeProc) ask(t *testing.T, cmd string) string {
+	t.Helper()
 	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
 		t.Fatalf("node: %v", err)
 	}
@@ -345,12 +357,8 @@ func (p *nodeProc) command(t *testing.T, cmd string) time.Time {
 			if !ok {
 				t.Fatal("node exited")
 			}
-			if ts, found := strings.CutPrefix(l, cmd+" "); found {
-				ns, err := strconv.ParseInt(ts, 10, 64)
-				if err != nil {
-					t.Fatalf("node: %q", l)
-				}
-				return time.Unix(0, ns)
+			if rest, found := strings.CutPrefix(l, cmd+" "); found {
+				return rest
 			}
 		case <-timeout:
 			t.Fatalf("node did not answer %q", cmd)
@@ -463,27 +471,12 @@ func newStderrLogger() *slog.Logger {
 // status asks the node for its speaker's status.
 func (p *nodeProc) status(t *testing.T) Status {
 	t.Helper()
-	if _, err := fmt.Fprintln(p.stdin, "status"); err != nil {
-		t.Fatalf("node: %v", err)
+	js := p.ask(t, "status")
+	var st Status
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		t.Fatalf("node status %q: %v", js, err)
 	}
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatal("node exited")
-			}
-			if js, found := strings.CutPrefix(l, "status "); found {
-				var st Status
-				if err := json.Unmarshal([]byte(js), &st); err != nil {
-					t.Fatalf("node status %q: %v", js, err)
-				}
-				return st
-			}
-		case <-timeout:
-			t.Fatal("node did not answer status")
-		}
-	}
+	return st
 }
 
 // TestFRRSessionTruth peers the speaker with FRR and checks what its

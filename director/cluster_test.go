@@ -20,18 +20,10 @@ func TestThreeDirectors(t *testing.T) {
 	live := testkit.Accepting(t)
 	site := testkit.SiteYAML(testkit.FreeAddr(t), live.Addr().String(), testkit.FreeAddr(t))
 
-	names := []string{"d1", "d2", "d3"}
-	peers, clients := make([]string, 3), make([]string, 3)
-	var initial []string
-	for i, n := range names {
-		peers[i], clients[i] = "http://"+testkit.FreeAddr(t), "http://"+testkit.FreeAddr(t)
-		initial = append(initial, n+"="+peers[i])
-	}
+	etcds := threeMembers(t)
 	hs := make([]*harness, 3)
-	for i, n := range names {
-		hs[i] = startDirector(t, Config{Name: n, SiteData: []byte(site), Etcd: EtcdConfig{
-			DataDir: t.TempDir(), PeerURL: peers[i], ClientURL: clients[i], InitialCluster: strings.Join(initial, ","),
-		}})
+	for i, e := range etcds {
+		hs[i] = startDirector(t, Config{Name: memberName(i), SiteData: []byte(site), Etcd: e})
 	}
 	for _, h := range hs {
 		h.waitReady()

@@ -167,24 +167,12 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("initial site: %w", err))
 		}
 	}
-	if c.SyncWait <= 0 {
-		c.SyncWait = DefaultSyncWait
-	}
-	if c.LagAfter <= 0 {
-		c.LagAfter = DefaultLagAfter
-	}
-	if c.ElectionTTL <= 0 {
-		c.ElectionTTL = DefaultElectionTTL
-	}
-	if c.HeartbeatTTL <= 0 {
-		c.HeartbeatTTL = DefaultHeartbeatTTL
-	}
-	if c.HistoryLimit <= 0 {
-		c.HistoryLimit = DefaultHistoryLimit
-	}
-	if c.AuditLimit <= 0 {
-		c.AuditLimit = DefaultAuditLimit
-	}
+	orDefault(&c.SyncWait, DefaultSyncWait)
+	orDefault(&c.LagAfter, DefaultLagAfter)
+	orDefault(&c.ElectionTTL, DefaultElectionTTL)
+	orDefault(&c.HeartbeatTTL, DefaultHeartbeatTTL)
+	orDefault(&c.HistoryLimit, DefaultHistoryLimit)
+	orDefault(&c.AuditLimit, DefaultAuditLimit)
 	errs = append(errs, c.sessionDefaults()...)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -196,4 +184,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("director config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// orDefault sets *v to d when the caller left it zero (or negative).
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,4 +222,24 @@ func (h *harness) counter(name string, labels map[string]string) float64 {
 		}
 	}
 	return 0
+}
+
+// memberName names director i of threeMembers: d1, d2, d3.
+func memberName(i int) string { return fmt.Sprintf("d%d", i+1) }
+
+// threeMembers is the store configuration of a three-director site on
+// free loopback ports, one entry a director, named by memberName.
+func threeMembers(t *testing.T) []EtcdConfig {
+	peers := make([]string, 3)
+	initial := make([]string, 3)
+	for i := range peers {
+		peers[i] = "http://" + testkit.FreeAddr(t)
+		initial[i] = memberName(i) + "=" + peers[i]
+	}
+	out := make([]EtcdConfig, 3)
+	for i := range out {
+		out[i] = EtcdConfig{DataDir: t.TempDir(), PeerURL: peers[i], ClientURL: "http://" + testkit.FreeAddr(t),
+			InitialCluster: strings.Join(initial, ",")}
+	}
+	return out
 }

@@ -37,24 +37,17 @@ nodes:
     internal: "` + testkit.FreeAddr(t) + `"
 `
 	var failing atomic.Bool
-	names := []string{"d1", "d2", "d3"}
-	peers, clients := make([]string, 3), make([]string, 3)
-	var initial []string
-	for i, n := range names {
-		peers[i], clients[i] = "http://"+testkit.FreeAddr(t), "http://"+testkit.FreeAddr(t)
-		initial = append(initial, n+"="+peers[i])
-	}
 	hs := make([]*harness, 3)
-	for i, n := range names {
+	for i, e := range threeMembers(t) {
 		var self atomic.Pointer[Director]
-		hs[i] = startDirector(t, Config{Name: n, SiteData: []byte(site),
+		hs[i] = startDirector(t, Config{Name: memberName(i), SiteData: []byte(site),
 			TURNProbe: func(context.Context, cluster.HealthCheck) error {
 				if d := self.Load(); failing.Load() && d != nil && !d.Leading() {
 					return errors.New("unreachable from here")
 				}
 				return nil
 			},
-			Etcd: EtcdConfig{DataDir: t.TempDir(), PeerURL: peers[i], ClientURL: clients[i], InitialCluster: strings.Join(initial, ",")},
+			Etcd: e,
 		})
 		self.Store(hs[i].d)
 	}

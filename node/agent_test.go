@@ -273,9 +273,7 @@ func TestNewConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("New = %v, want %q", err, tt.want)
-			}
+			testkit.WantErr(t, err, tt.want)
 		})
 	}
 }

@@ -270,9 +270,7 @@ func TestNewSubscriberConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewSubscriber(tt.cfg)
-			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
-			}
+			testkit.WantErr(t, err, tt.want)
 		})
 	}
 }

@@ -10,6 +10,7 @@ package testkit
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,4 +98,13 @@ func listen(t testing.TB) net.Listener {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// WantErr fails the test unless err matches want: no error for "", else
+// an error whose text contains want.
+func WantErr(t testing.TB, err error, want string) {
+	t.Helper()
+	if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
 }
