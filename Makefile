@@ -20,6 +20,7 @@ run: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	cd third_party/miekg-dns && $(GO) test -count=1 ./...
 
 # Selection engine and sync fan-out benchmarks.
 bench:

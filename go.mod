@@ -119,3 +119,7 @@ require (
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// The DNS library with one change: its own FORMERR answers keep the OPT
+// record the request had (third_party/miekg-dns/MERIDIAN.md).
+replace github.com/miekg/dns => ./third_party/miekg-dns

@@ -26,6 +26,11 @@ var (
 	malformedCount = counterVec("malformed_requests_total",
 		"Counter of requests answered FORMERR, by reason.", "server", "reason")
 
+	unreadableCount = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "meridian", Name: "unreadable_requests_total",
+		Help: "Counter of requests the DNS library could not read, answered FORMERR before any plugin, in every server block of the process.",
+	})
+
 	transferRefusedCount = counterVec("transfers_refused_total",
 		"Counter of zone transfer requests (AXFR, IXFR) answered REFUSED, by type.", "server", "type")
 

@@ -315,7 +315,8 @@ func (s *server) exchangeRaw(t testing.TB, network, qname string, qtype uint16, 
 
 // malformedECS are ECS options a server must answer FORMERR, with an OPT
 // record (RFC 7871 section 6 and 7.1.1, RFC 6891 section 7). decoder marks
-// those miekg/dns refuses while reading the message.
+// those the DNS library refuses while reading the message, before any
+// plugin: it answers them itself, in every server block.
 var malformedECS = []struct {
 	name    string
 	opts    [][]byte
@@ -347,9 +348,7 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 		for _, network := range []string{"udp", "tcp"} {
 			for _, qname := range names {
 				t.Run(tt.name+"/"+network+"/"+qname, func(t *testing.T) {
-					if tt.decoder && network == "tcp" {
-						t.Skip("refused by miekg/dns before any plugin: over TCP CoreDNS answers FORMERR without OPT and offers no hook (see the README's Bugs)")
-					}
+					before := testutil.ToFloat64(unreadableCount)
 					r := s.exchangeRaw(t, network, qname, dns.TypeA, tt.opts...)
 					if r.Rcode != dns.RcodeFormatError {
 						t.Errorf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
@@ -357,8 +356,56 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 					if r.IsEdns0() == nil {
 						t.Error("no OPT record in the FORMERR answer")
 					}
+					if counted := testutil.ToFloat64(unreadableCount) > before; counted != tt.decoder {
+						t.Errorf("counted as unreadable: %v, want %v", counted, tt.decoder)
+					}
 				})
 			}
 		}
 	}
+}
+
+// TestUnreadableEveryBlock sends the options the DNS library cannot read
+// to a server block without the plugin: it too answers FORMERR with an OPT
+// record, over UDP and TCP, and a request without OPT gets none back.
+func TestUnreadableEveryBlock(t *testing.T) {
+	installUnreadableCounter() // as a block with the plugin would
+	s := startServer(t, "other.example.org:0 {\n    bind 127.0.0.1\n    whoami\n}\n")
+	for _, tt := range malformedECS {
+		if !tt.decoder {
+			continue // readable: the plugin's own checks, in its blocks
+		}
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(tt.name+"/"+network, func(t *testing.T) {
+				r := s.exchangeRaw(t, network, "other.example.org.", dns.TypeA, tt.opts...)
+				if r.Rcode != dns.RcodeFormatError || r.IsEdns0() == nil {
+					t.Errorf("rcode %s, OPT %v; want FORMERR with OPT", dns.RcodeToString[r.Rcode], r.IsEdns0() != nil)
+				}
+			})
+		}
+	}
+	t.Run("no OPT in the request", func(t *testing.T) {
+		// A question whose label runs past the end: unreadable, no OPT.
+		c, err := net.Dial("udp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte{0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63, 'a'}); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 512)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if r.Rcode != dns.RcodeFormatError || r.IsEdns0() != nil {
+			t.Errorf("rcode %s, OPT %v; want FORMERR without OPT", dns.RcodeToString[r.Rcode], r.IsEdns0() != nil)
+		}
+	})
 }

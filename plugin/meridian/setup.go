@@ -32,10 +32,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	m := New(cfg)
-	installFormerrHook()
-	if sc := dnsserver.GetConfig(c); sc.UDPDecorateWriterFunc == nil {
-		sc.UDPDecorateWriterFunc = func(*dnsserver.Server) dns.DecorateWriter { return decorateFormerr }
-	}
+	installUnreadableCounter()
 	c.OnStartup(m.OnStartup)
 	c.OnShutdown(m.OnShutdown)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
