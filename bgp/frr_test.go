@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
@@ -281,54 +280,15 @@ func frrState(t *testing.T, ns string, fam frrFamily) string {
 }
 
 // nodeProc is the node's process, run in its namespace: the test binary
-// again, as TestFRRNode.
-type nodeProc struct {
-	stdin io.WriteCloser
-	lines chan string
-	logs  *testkit.Buffer // the node's log
-}
+// in TestFRRNode, spoken to line by line; its stderr is the node's log.
+type nodeProc struct{ *testkit.Child }
 
 // startNode runs the node's process of family fam in ns; env adds to its
 // environment.
 func startNode(t *testing.T, ns string, fam frrFamily, env ...string) *nodeProc {
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestFRRNode$", "-test.count=1")
 	cmd.Env = append(append(os.Environ(), envNode+"="+fam.name), env...)
-	var logs testkit.Buffer
-	cmd.Stderr = &logs
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &nodeProc{stdin: stdin, lines: make(chan string, 16), logs: &logs}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	t.Cleanup(func() {
-		stdin.Close() // the node shuts down on EOF
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("node log:\n%s", logs.String())
-		}
-	})
-	return p
+	return &nodeProc{testkit.StartChild(t, cmd)}
 }
 
 // command sends one line to the node and returns the time it reports for
@@ -347,23 +307,8 @@ func (p *nodeProc) command(t *testing.T, cmd string) time.Time {
 // that starts with cmd, within 10 seconds.
 func (p *nodeProc) ask(t *testing.T, cmd string) string {
 	t.Helper()
-	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
-		t.Fatalf("node: %v", err)
-	}
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatal("node exited")
-			}
-			if rest, found := strings.CutPrefix(l, cmd+" "); found {
-				return rest
-			}
-		case <-timeout:
-			t.Fatalf("node did not answer %q", cmd)
-		}
-	}
+	p.Send(t, cmd)
+	return p.Expect(t, cmd+" ", 10*time.Second)
 }
 
 // TestFRRNode is the node side of TestFRRInterop, run in the node's
@@ -579,8 +524,8 @@ func TestFRRSessionTruth(t *testing.T) {
 				t.Errorf("reason %q, last error %q: want the MD5 hint", n.Reason, n.LastError)
 			}
 			time.Sleep(2500 * time.Millisecond) // another reconcile or two
-			if c := strings.Count(node.logs.String(), "bgp session not coming up"); c != 1 {
-				t.Errorf("the node logged the stuck session %d times, want 1:\n%s", c, node.logs.String())
+			if c := strings.Count(node.Stderr.String(), "bgp session not coming up"); c != 1 {
+				t.Errorf("the node logged the stuck session %d times, want 1:\n%s", c, node.Stderr.String())
 			}
 			t.Logf("status: %s / %s", n.State, n.LastError)
 		})

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -39,47 +38,11 @@ func TestEMFILERecovery(t *testing.T) {
 	const ip = "127.0.0.110"
 	cmd := exec.Command(os.Args[0], "-test.run=^TestEMFILERecovery$", "-test.count=1")
 	cmd.Env = append(os.Environ(), emfileChild+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &testkit.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	child := testkit.StartChild(t, cmd)
+	stderr := child.Stderr
 	expect := func(prefix string) string {
 		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("child ended before %q; stderr:\n%s", prefix, stderr)
-				}
-				if strings.HasPrefix(l, prefix) {
-					return strings.TrimSpace(strings.TrimPrefix(l, prefix))
-				}
-			case <-timeout:
-				t.Fatalf("no %q from the child; stderr:\n%s", prefix, stderr)
-			}
-		}
+		return strings.TrimSpace(child.Expect(t, prefix, 30*time.Second))
 	}
 	expect("READY")
 
@@ -114,6 +77,7 @@ func TestEMFILERecovery(t *testing.T) {
 	// Back: a valid client allocates again once the flood is gone.
 	start := time.Now()
 	var c *turnClient
+	var err error
 	for attempt := 0; c == nil && attempt < 40; attempt++ {
 		if c, err = dialUser(t, "tcp", "127.0.0.112", ip+":3478", "back"); err != nil {
 			c = nil
@@ -126,7 +90,7 @@ func TestEMFILERecovery(t *testing.T) {
 	t.Logf("allocating again %s after the flood closed", time.Since(start).Round(time.Millisecond))
 	c.close()
 
-	_ = stdin.Close()
+	child.CloseInput()
 	n, err := strconv.Atoi(expect("ACCEPT_ERRORS"))
 	if err != nil || n < 1 {
 		t.Errorf("child counted %d accept errors (%v), want some", n, err)
