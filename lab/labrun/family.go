@@ -73,22 +73,16 @@ func devOf(fs []string) string {
 }
 
 // nodeAddr is site node n's public address of family f ("" when none).
-func nodeAddr(n *cluster.Node, f fam) string {
-	a := n.IPv4
-	if f == v6 {
-		a = n.IPv6
-	}
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
+func nodeAddr(n *cluster.Node, f fam) string { return f.of(n.IPv4, n.IPv6) }
 
 // masterAddr is master m's address of family f ("" when none).
-func masterAddr(m cluster.Master, f fam) string {
-	a := m.IPv4
+func masterAddr(m cluster.Master, f fam) string { return f.of(m.IPv4, m.IPv6) }
+
+// of is the address of family f among a site entry's two ("" when none).
+func (f fam) of(ip4, ip6 netip.Addr) string {
+	a := ip4
 	if f == v6 {
-		a = m.IPv6
+		a = ip6
 	}
 	if !a.IsValid() {
 		return ""
