@@ -125,7 +125,7 @@ func TestHealthFallAndRise(t *testing.T) {
 	if d := got[len(got)-1].at.Sub(closed); d > interval+100*time.Millisecond {
 		t.Errorf("route left %s after the health target closed, want within one interval (%s)", d, interval)
 	}
-	if v := metricValue(t, reg, "meridian_bgp_withdraws_total", "reason", kindHealth); v != 1 {
+	if v := testkit.Metric(t, reg, "meridian_bgp_withdraws_total", "reason", kindHealth); v != 1 {
 		t.Errorf("meridian_bgp_withdraws_total{reason=health} = %v, want 1", v)
 	}
 
@@ -135,7 +135,7 @@ func TestHealthFallAndRise(t *testing.T) {
 	if n := got[len(got)-1].note - before; n < rise {
 		t.Errorf("re-announced after %d successful checks, want at least rise=%d", n, rise)
 	}
-	if v := metricValue(t, reg, "meridian_bgp_announced_prefixes"); v != 1 {
+	if v := testkit.Metric(t, reg, "meridian_bgp_announced_prefixes"); v != 1 {
 		t.Errorf("meridian_bgp_announced_prefixes = %v, want 1", v)
 	}
 }
@@ -343,38 +343,4 @@ func TestPassword(t *testing.T) {
 	cfg.BGP.Neighbors[0].PasswordFile = file
 	startSpeaker(t, cfg)
 	u.waitFor(netip.MustParsePrefix("198.51.100.0/24"), sessionWait, "announce over an MD5 session", announced)
-}
-
-// metricValue reads one series from reg; labels are name, value pairs.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("metric %s%v not found", name, labels)
-	return 0
 }

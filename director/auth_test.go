@@ -51,7 +51,7 @@ func TestAuthRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.counter("meridian_director_auth_refused_total", map[string]string{"reason": tt.reason})
+			before := h.counter("meridian_director_auth_refused_total", "reason", tt.reason)
 			code, body := h.do(tt.req)
 			if code != http.StatusUnauthorized {
 				t.Errorf("status %d, want 401", code)
@@ -59,7 +59,7 @@ func TestAuthRefused(t *testing.T) {
 			if !strings.Contains(string(body), `"error":"Unauthorized"`) {
 				t.Errorf("body %s, want the generic refusal", body)
 			}
-			if after := h.counter("meridian_director_auth_refused_total", map[string]string{"reason": tt.reason}); after != before+1 {
+			if after := h.counter("meridian_director_auth_refused_total", "reason", tt.reason); after != before+1 {
 				t.Errorf("refusals[%s] %v -> %v, want +1", tt.reason, before, after)
 			}
 		})

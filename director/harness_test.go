@@ -200,28 +200,15 @@ func (h *harness) current() *cluster.Snapshot {
 	return s
 }
 
-// counter reads one labelled counter of the harness registry.
-func (h *harness) counter(name string, labels map[string]string) float64 {
+// counter reads one counter of the harness registry, 0 before it counts;
+// labels are name, value pairs.
+func (h *harness) counter(name string, labels ...string) float64 {
 	h.t.Helper()
-	mfs, err := h.reg.Gather()
+	v, _, err := testkit.Lookup(h.reg, name, labels...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue metric
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 // memberName names director i of threeMembers: d1, d2, d3.

@@ -3,7 +3,6 @@ package director
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,18 +29,9 @@ func (f *flipHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stops and comes back, an HTTP target whose status flips, a TLS target
 // and a TURN target probed through the seam.
 func TestHealthChecks(t *testing.T) {
-	tcpL, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tcpL := testkit.Accepting(t)
 	tcpAddr := tcpL.Addr().String()
-	go acceptAll(tcpL)
-	masterL, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer masterL.Close()
-	go acceptAll(masterL)
+	masterL := testkit.Accepting(t)
 
 	flip := &flipHTTP{}
 	flip.status.Store(http.StatusOK)
@@ -126,12 +116,7 @@ nodes:
 	}{
 		{"tcp listener closed", "tcp", func() { tcpL.Close() }, cluster.Down, "3 failures: dial tcp " + tcpAddr, 2 * interval},
 		{"tcp listener back", "tcp", func() {
-			l, err := net.Listen("tcp", tcpAddr)
-			if err != nil {
-				t.Fatalf("listen again on %s: %v", tcpAddr, err)
-			}
-			tcpL = l
-			go acceptAll(l)
+			tcpL = testkit.AcceptingOn(t, tcpAddr)
 		}, cluster.Up, "2 checks passed", interval},
 		{"http 503", "web", func() { flip.status.Store(http.StatusServiceUnavailable) }, cluster.Down, "3 failures: http status 503, want 200", 2 * interval},
 		{"http 200 again", "web", func() { flip.status.Store(http.StatusOK) }, cluster.Up, "2 checks passed", interval},
@@ -156,17 +141,7 @@ nodes:
 		})
 	}
 	tcpL.Close()
-	if n := h.counter("meridian_director_health_checks_total", map[string]string{"kind": "http", "result": "failure"}); n < 3 {
+	if n := h.counter("meridian_director_health_checks_total", "kind", "http", "result", "failure"); n < 3 {
 		t.Errorf("http failures counted %v, want >= 3", n)
-	}
-}
-
-func acceptAll(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		c.Close()
 	}
 }

@@ -57,7 +57,7 @@ nodes:
 	testkit.Eventually(t, 20*time.Second, "m1 up", func() bool { return hs[0].current().Master("m1").Health == cluster.Up })
 	testkit.Eventually(t, 10*time.Second, "every director probing m1", func() bool {
 		for _, h := range hs {
-			if h.counter("meridian_director_health_checks_total", map[string]string{"kind": "turn", "result": "success"}) == 0 {
+			if h.counter("meridian_director_health_checks_total", "kind", "turn", "result", "success") == 0 {
 				return false
 			}
 		}

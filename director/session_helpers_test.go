@@ -189,17 +189,7 @@ func (h *harness) heartbeat(node string, r *relay.Relay) {
 // gauge reads one unlabelled gauge of the harness registry.
 func (h *harness) gauge(name string) float64 {
 	h.t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	h.t.Fatalf("no gauge %s", name)
-	return 0
+	return testkit.Metric(h.t, h.reg, name)
 }
 
 // health returns node's health in the director's current snapshot.

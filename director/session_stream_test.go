@@ -166,13 +166,13 @@ func TestSessionStreams(t *testing.T) {
 	if g, err := rs.Renew(ctx, cg.ID, api.SessionRequest{Party: api.PartyRepresentative}); err != nil || g.Home.Node != "b" || g.View.Node != "b" || g.Moved {
 		t.Fatalf("representative renew after a died: %+v, %v; want home b, view b", g, err)
 	}
-	if got := h.counter("meridian_director_sessions_moved_total", map[string]string{"party": "customer"}); got != 1 {
+	if got := h.counter("meridian_director_sessions_moved_total", "party", "customer"); got != 1 {
 		t.Errorf("moved customers %v, want 1", got)
 	}
-	if got := h.counter("meridian_director_sessions_created_total", nil); got != 1 {
+	if got := h.counter("meridian_director_sessions_created_total"); got != 1 {
 		t.Errorf("sessions created %v, want 1", got)
 	}
-	if got := h.counter("meridian_director_sessions_requests_total", map[string]string{"op": "join", "code": "200"}); got != 4 {
+	if got := h.counter("meridian_director_sessions_requests_total", "op", "join", "code", "200"); got != 4 {
 		t.Errorf("joins %v, want 4", got)
 	}
 }

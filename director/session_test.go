@@ -77,10 +77,10 @@ func TestSessionRequestErrors(t *testing.T) {
 			}
 		})
 	}
-	if got := h.counter("meridian_director_auth_refused_total", map[string]string{"reason": "token"}); got < 4 {
+	if got := h.counter("meridian_director_auth_refused_total", "reason", "token"); got < 4 {
 		t.Errorf("token refusals counted %v, want at least 4", got)
 	}
-	if got := h.counter("meridian_director_sessions_requests_total", map[string]string{"op": "create", "code": "400"}); got != 7 {
+	if got := h.counter("meridian_director_sessions_requests_total", "op", "create", "code", "400"); got != 7 {
 		t.Errorf("create 400s counted %v, want 7", got)
 	}
 }
@@ -177,7 +177,7 @@ func TestSessionRateLimit(t *testing.T) {
 	if code, _ := h.raw("127.0.0.78", "POST", api.PathSessions, testClientToken, ""); code != http.StatusOK {
 		t.Errorf("other source: %d, want 200", code)
 	}
-	if got := h.counter("meridian_director_sessions_requests_total", map[string]string{"op": "create", "code": "429"}); got != float64(limited) {
+	if got := h.counter("meridian_director_sessions_requests_total", "op", "create", "code", "429"); got != float64(limited) {
 		t.Errorf("429s counted %v, want %d", got, limited)
 	}
 }

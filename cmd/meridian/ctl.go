@@ -299,18 +299,14 @@ func ctlConfig(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
+	cfg, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (map[string]string, error) {
+		b, err := a.GetConfig(ctx)
+		return map[string]string{"config": string(b)}, err
+	})
+	if !show {
 		return err
 	}
-	b, err := a.GetConfig(ctx)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		return c.printJSON(map[string]string{"config": string(b)})
-	}
-	_, err = c.out.Write(b)
+	_, err = io.WriteString(c.out, cfg["config"])
 	return err
 }
 

@@ -239,29 +239,21 @@ func ctlSync(ctx context.Context, c *ctlRun, args []string) error {
 	if err := wantArgs(args, 0, ""); err != nil {
 		return err
 	}
-	a, err := c.admin()
-	if err != nil {
-		return err
-	}
 	if c.hist {
-		evs, err := a.SyncHistory(ctx)
-		if err != nil {
+		evs, show, err := call(ctx, c, (*client.Admin).SyncHistory)
+		if !show {
 			return err
-		}
-		if c.json {
-			return c.printJSON(evs)
 		}
 		return eventsTable(c.out, evs)
 	}
 	if c.wait <= 0 {
 		return fmt.Errorf("--wait %s: want a positive duration", c.wait)
 	}
-	rep, err := a.SyncNow(ctx, c.wait)
-	if err != nil {
+	rep, show, err := call(ctx, c, func(a *client.Admin, ctx context.Context) (*api.SyncReport, error) {
+		return a.SyncNow(ctx, c.wait)
+	})
+	if !show {
 		return err
-	}
-	if c.json {
-		return c.printJSON(rep)
 	}
 	fmt.Fprintf(c.out, "sync of version %d\n\n", rep.Version)
 	if err := eventsTable(c.out, rep.Events); err != nil {

@@ -6,15 +6,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric reads one series of the counter or gauge family from g: the
-// first whose labels include every name, value pair of labels (the first
+// Metric reads one series of g: the series of family (a counter or a
+// gauge) whose labels include every name, value pair of labels (the first
 // series of the family when labels is empty). It fails the test when g
 // has no such series.
 func Metric(t testing.TB, g prometheus.Gatherer, family string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
+	v, ok, err := Lookup(g, family, labels...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatalf("no series %s%q", family, labels)
+	}
+	return v
+}
+
+// Lookup is Metric that reports a missing series (for a counter, one that
+// has not counted yet) as false instead of failing.
+func Lookup(g prometheus.Gatherer, family string, labels ...string) (float64, bool, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, false, err
 	}
 	for _, mf := range mfs {
 		if mf.GetName() != family {
@@ -32,10 +45,9 @@ func Metric(t testing.TB, g prometheus.Gatherer, family string, labels ...string
 				}
 			}
 			if found == len(labels)/2 {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true, nil
 			}
 		}
 	}
-	t.Fatalf("no series %s%q", family, labels)
-	return 0
+	return 0, false, nil
 }

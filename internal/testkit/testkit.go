@@ -78,7 +78,18 @@ func Listen(t testing.TB) net.Listener {
 // is up.
 func Accepting(t testing.TB) net.Listener {
 	t.Helper()
-	l := Listen(t)
+	return AcceptingOn(t, "127.0.0.1:0")
+}
+
+// AcceptingOn is Accepting on addr, for a target that comes back on the
+// address it had.
+func AcceptingOn(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()

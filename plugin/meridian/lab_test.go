@@ -19,6 +19,7 @@ import (
 	"github.com/meridian-traffic/meridian/api/client"
 	"github.com/meridian-traffic/meridian/cluster"
 	"github.com/meridian-traffic/meridian/director"
+	"github.com/meridian-traffic/meridian/internal/testkit"
 )
 
 // The lab of the server tests: a real director (embedded etcd in a temp
@@ -50,20 +51,7 @@ func newTarget(t testing.TB) *target {
 // open listens on the target's address (again).
 func (tg *target) open(t testing.TB) {
 	t.Helper()
-	ln, err := net.Listen("tcp", tg.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.ln, tg.once = ln, sync.Once{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	tg.ln, tg.once = testkit.AcceptingOn(t, tg.addr), sync.Once{}
 }
 
 // close makes the target fail its probes (connection refused).
