@@ -118,3 +118,21 @@ func (a *API) handleAudit(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, api.WhoAmI{Name: operator(r)})
 }
+
+// answer records the change e in the audit under version and answers it:
+// the result, or the error in changeError's words for what.
+func (a *API) answer(w http.ResponseWriter, r *http.Request, e api.AuditEntry, what string, version uint64, res api.ChangeResult, err error) {
+	a.record(r, e, version, err)
+	if err != nil {
+		a.changeError(w, what, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, res)
+}
+
+// refuse records e as refused before any change and answers code with
+// msg.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, e api.AuditEntry, code int, msg string) {
+	a.record(r, e, 0, errors.New(msg))
+	web.WriteError(w, code, msg)
+}

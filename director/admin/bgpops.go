@@ -23,31 +23,20 @@ func (a *API) handleBGPWithdraw(w http.ResponseWriter, r *http.Request) {
 	reason, err := withdrawReason(w, r)
 	if err != nil {
 		err = fmt.Errorf("bgp withdraw: %w", err)
-		a.record(r, e, 0, err)
-		web.WriteError(w, http.StatusBadRequest, err.Error())
+		a.refuse(w, r, e, http.StatusBadRequest, err.Error())
 		return
 	}
 	if e.Reason == "" && reason != api.DefaultWithdrawReason {
 		e.Reason = reason // the withdraw's own reason, shown by ctl bgp
 	}
 	res, err := a.setWithdrawn(r.Context(), name, reason, operator(r))
-	a.record(r, e, res.Version, err)
-	if err != nil {
-		a.changeError(w, "bgp withdraw", err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, res)
+	a.answer(w, r, e, "bgp withdraw", res.Version, res, err)
 }
 
 func (a *API) handleBGPResume(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	res, err := a.setWithdrawn(r.Context(), name, "", operator(r))
-	a.record(r, newEntry(r, api.AuditBGPResume, name), res.Version, err)
-	if err != nil {
-		a.changeError(w, "bgp resume", err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, res)
+	a.answer(w, r, newEntry(r, api.AuditBGPResume, name), "bgp resume", res.Version, res, err)
 }
 
 // withdrawReason reads the reason from a BGPWithdraw body, else from

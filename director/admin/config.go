@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,20 +28,14 @@ func (a *API) handlePostConfig(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cluster.MaxSiteFile))
 	if err != nil {
 		msg := fmt.Sprintf("site file too large: more than the limit of %d bytes (%d KiB)", cluster.MaxSiteFile, cluster.MaxSiteFile>>10)
-		a.record(r, e, 0, errors.New(msg))
-		web.WriteError(w, http.StatusRequestEntityTooLarge, msg)
+		a.refuse(w, r, e, http.StatusRequestEntityTooLarge, msg)
 		return
 	}
 	res, err := a.changeConfig(r.Context(), store.Change{
 		Author: operator(r), Comment: "apply", File: file,
 		Mutate: func(store.ConfigRecord) ([]byte, error) { return body, nil },
 	})
-	a.record(r, e, res.ConfigVersion, err)
-	if err != nil {
-		a.changeError(w, "apply", err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, res)
+	a.answer(w, r, e, "apply", res.ConfigVersion, res, err)
 }
 
 func (a *API) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -60,17 +53,11 @@ func (a *API) handleRollback(w http.ResponseWriter, r *http.Request) {
 	v, err := strconv.ParseUint(q, 10, 64)
 	if err != nil || v == 0 {
 		const msg = "version: want a config version number"
-		a.record(r, e, 0, errors.New(msg))
-		web.WriteError(w, http.StatusBadRequest, msg)
+		a.refuse(w, r, e, http.StatusBadRequest, msg)
 		return
 	}
 	res, err := a.rollback(r.Context(), v, operator(r))
-	a.record(r, e, res.ConfigVersion, err)
-	if err != nil {
-		a.changeError(w, "rollback", err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, res)
+	a.answer(w, r, e, "rollback", res.ConfigVersion, res, err)
 }
 
 func (a *API) handleDrain(drained bool) http.HandlerFunc {
@@ -81,22 +68,12 @@ func (a *API) handleDrain(drained bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		res, err := a.setDrained(r.Context(), name, drained)
-		a.record(r, newEntry(r, action, name), res.Version, err)
-		if err != nil {
-			a.changeError(w, action, err)
-			return
-		}
-		web.WriteJSON(w, http.StatusOK, res)
+		a.answer(w, r, newEntry(r, action, name), action, res.Version, res, err)
 	}
 }
 
 func (a *API) handleRemove(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	res, err := a.removeNode(r.Context(), name, operator(r))
-	a.record(r, newEntry(r, api.AuditRemove, name), res.Version, err)
-	if err != nil {
-		a.changeError(w, "remove node", err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, res)
+	a.answer(w, r, newEntry(r, api.AuditRemove, name), "remove node", res.Version, res, err)
 }

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -21,8 +20,7 @@ func (a *API) handleSyncNow(w http.ResponseWriter, r *http.Request) {
 		v, err := time.ParseDuration(s)
 		if err != nil || v <= 0 || v > maxSyncTimeout {
 			const msg = "timeout: want a duration up to 1m"
-			a.record(r, e, 0, errors.New(msg))
-			web.WriteError(w, http.StatusBadRequest, msg)
+			a.refuse(w, r, e, http.StatusBadRequest, msg)
 			return
 		}
 		timeout = v
