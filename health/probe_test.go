@@ -62,8 +62,7 @@ func TestProbes(t *testing.T) {
 	httpAddr := plain.Listener.Addr().String()
 	httpsAddr := secure.Listener.Addr().String()
 
-	tcpL := testkit.Listen(t)
-	serve(tcpL, func(c net.Conn) { c.Close() })
+	tcpL := testkit.Accepting(t)
 
 	tlsL := tls.NewListener(testkit.Listen(t), testkit.SelfSigned(t, "node.example").ServerConfig())
 	serve(tlsL, func(c net.Conn) {
@@ -72,14 +71,7 @@ func TestProbes(t *testing.T) {
 	})
 
 	// silent accepts and never answers: a hung process.
-	silentL := testkit.Listen(t)
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold) })
-	serve(silentL, func(c net.Conn) {
-		defer c.Close()
-		<-hold
-	})
-	silent := silentL.Addr().String()
+	silent := testkit.Silent(t).Addr().String()
 	dead := testkit.FreeAddr(t)
 
 	const timeout = 300 * time.Millisecond

@@ -1,7 +1,9 @@
 // Package testkit holds the scaffolding the module's tests share: polling
 // with a bounded wait, loopback TLS certificates, a locked log buffer,
-// background runs stopped at the end of a test, free loopback ports, a
-// packet stream pump, site fixtures and a reader of Prometheus series.
+// background runs stopped at the end of a test, free loopback ports and
+// TCP targets (accepting, silent), child processes spoken to line by line,
+// a packet stream pump, site fixtures, a reader of Prometheus series and
+// an error check for table tests.
 //
 // Only tests (and the lab and benchmark tools) may import it; it imports
 // no package of the module, so the tests of every package, cluster's
@@ -79,6 +81,23 @@ func Listen(t testing.TB) net.Listener {
 func Accepting(t testing.TB) net.Listener {
 	t.Helper()
 	return AcceptingOn(t, "127.0.0.1:0")
+}
+
+// Silent returns a loopback TCP listener that accepts every connection
+// and never answers, holding it open until the test ends: a hung server.
+func Silent(t testing.TB) net.Listener {
+	t.Helper()
+	l := Listen(t)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return l
 }
 
 // AcceptingOn is Accepting on addr, for a target that comes back on the
