@@ -120,6 +120,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-// The DNS library with one change: its own FORMERR answers keep the OPT
-// record the request had (third_party/miekg-dns/MERIDIAN.md).
+// The DNS library with its server changed: its own FORMERR answers keep
+// the request's OPT record, and a request check runs before any handler
+// (third_party/miekg-dns/MERIDIAN.md).
 replace github.com/miekg/dns => ./third_party/miekg-dns

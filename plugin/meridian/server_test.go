@@ -348,7 +348,7 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 		for _, network := range []string{"udp", "tcp"} {
 			for _, qname := range names {
 				t.Run(tt.name+"/"+network+"/"+qname, func(t *testing.T) {
-					before := testutil.ToFloat64(unreadableCount)
+					unreadable, refused := testutil.ToFloat64(unreadableCount), refusedTotal()
 					r := s.exchangeRaw(t, network, qname, dns.TypeA, tt.opts...)
 					if r.Rcode != dns.RcodeFormatError {
 						t.Errorf("rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
@@ -356,8 +356,11 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 					if r.IsEdns0() == nil {
 						t.Error("no OPT record in the FORMERR answer")
 					}
-					if counted := testutil.ToFloat64(unreadableCount) > before; counted != tt.decoder {
+					if counted := testutil.ToFloat64(unreadableCount) > unreadable; counted != tt.decoder {
 						t.Errorf("counted as unreadable: %v, want %v", counted, tt.decoder)
+					}
+					if refusedTotal() <= refused {
+						t.Error("the refusal was not counted")
 					}
 				})
 			}
@@ -365,16 +368,16 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 	}
 }
 
-// TestUnreadableEveryBlock sends the options the DNS library cannot read
-// to a server block without the plugin: it too answers FORMERR with an OPT
-// record, over UDP and TCP, and a request without OPT gets none back.
-func TestUnreadableEveryBlock(t *testing.T) {
-	installUnreadableCounter() // as a block with the plugin would
+// TestMalformedEveryBlock sends every malformed option to a server block
+// without the plugin: it too answers FORMERR with an OPT record, over UDP
+// and TCP, and an unreadable request without OPT gets none back.
+func TestMalformedEveryBlock(t *testing.T) {
+	installRequestHooks() // as a block with the plugin does
 	s := startServer(t, "other.example.org:0 {\n    bind 127.0.0.1\n    whoami\n}\n")
+	if r := s.exchangeRaw(t, "udp", "other.example.org.", dns.TypeA, []byte{0, 1, 24, 0, 10, 2, 3}); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("a well-formed option: rcode %s, want NOERROR", dns.RcodeToString[r.Rcode])
+	}
 	for _, tt := range malformedECS {
-		if !tt.decoder {
-			continue // readable: the plugin's own checks, in its blocks
-		}
 		for _, network := range []string{"udp", "tcp"} {
 			t.Run(tt.name+"/"+network, func(t *testing.T) {
 				r := s.exchangeRaw(t, network, "other.example.org.", dns.TypeA, tt.opts...)
@@ -408,4 +411,14 @@ func TestUnreadableEveryBlock(t *testing.T) {
 			t.Errorf("rcode %s, OPT %v; want FORMERR without OPT", dns.RcodeToString[r.Rcode], r.IsEdns0() != nil)
 		}
 	})
+}
+
+// refusedTotal counts the requests refused before any server block, by
+// the ECS rules or as unreadable.
+func refusedTotal() float64 {
+	n := testutil.ToFloat64(unreadableCount)
+	for _, e := range []ecsError{errECSMany, errECSFamily, errECSPrefix, errECSAddress, errECSLength, errECSBits} {
+		n += testutil.ToFloat64(malformedCount.WithLabelValues("", string(e)))
+	}
+	return n
 }

@@ -2,9 +2,24 @@ package dns
 
 // Meridian patch (see MERIDIAN.md): RFC 6891 section 7 wants an OPT record
 // in the answer to every request that has one, FORMERR included, and RFC
-// 7871 section 7.2.1 wants FORMERR with OPT for an ECS option that does
-// not parse. serveDNS answers a request it cannot unpack itself, before
-// any handler, so the OPT record is added here, for UDP and TCP alike.
+// 7871 section 7.2.1 wants FORMERR with OPT for a malformed ECS option.
+// serveDNS answers a request it cannot unpack itself, before any handler,
+// so the OPT record is added here, for UDP and TCP alike; and a program
+// can refuse requests that unpack but are malformed in the same way, in
+// every server, through DefaultMsgCheckFunc.
+
+// DefaultMsgCheckFunc, when set, checks every request that unpacks before
+// any handler sees it: an error answers the request FORMERR (with an OPT
+// record when it has one) and goes to the server's MsgInvalidFunc. Set it
+// before the servers start.
+var DefaultMsgCheckFunc func(m *Msg) error
+
+func checkRequest(m *Msg) error {
+	if f := DefaultMsgCheckFunc; f != nil {
+		return f(m)
+	}
+	return nil
+}
 
 // formerrUDPSize is the UDP payload size the FORMERR's OPT record offers.
 const formerrUDPSize = 1232

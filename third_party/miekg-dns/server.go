@@ -640,6 +640,9 @@ func (srv *Server) serveDNS(m []byte, w *response) {
 	case MsgAccept:
 		err := req.unpack(dh, m, off)
 		if err == nil {
+			err = checkRequest(req)
+		}
+		if err == nil {
 			break
 		}
 
