@@ -70,7 +70,7 @@ func TestEMFILERecovery(t *testing.T) {
 		return strings.Contains(stderr.String(), "relay accept error")
 	})
 	if !strings.Contains(stderr.String(), "too many open files") {
-		t.Errorf("the accept errors are not EMFILE:\n%s", stderr)
+		t.Error("the accept errors are not EMFILE (the child's stderr follows)")
 	}
 	closeFlood()
 
@@ -85,7 +85,7 @@ func TestEMFILERecovery(t *testing.T) {
 		}
 	}
 	if c == nil {
-		t.Fatalf("no allocation after the flood: %v; stderr:\n%s", err, stderr)
+		t.Fatalf("no allocation after the flood: %v", err)
 	}
 	t.Logf("allocating again %s after the flood closed", time.Since(start).Round(time.Millisecond))
 	c.close()

@@ -232,7 +232,6 @@ func wantArgs(args []string, n int, what string) error {
 	return nil
 }
 
-// printJSON prints v indented.
 // call runs one admin request. With --json it prints the answer itself
 // and returns show false; otherwise the caller shows v to a person.
 func call[T any](ctx context.Context, c *ctlRun, req func(*client.Admin, context.Context) (T, error)) (v T, show bool, err error) {
@@ -249,6 +248,7 @@ func call[T any](ctx context.Context, c *ctlRun, req func(*client.Admin, context
 	return v, true, nil
 }
 
+// printJSON prints v indented.
 func (c *ctlRun) printJSON(v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/miekg/dns"
 
 	// The plugins of this CoreDNS build, imported one by one: the whole
 	// core/plugin set doubles the build time and the binary.
@@ -26,7 +27,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/reload"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
-	_ "github.com/meridian-traffic/meridian/plugin/meridian"
+	"github.com/meridian-traffic/meridian/plugin/meridian"
 )
 
 // dnsDirectives is the plugin order of this build, CoreDNS's own order
@@ -59,6 +60,9 @@ func runDNS(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	dnsserver.Directives = dnsDirectives
+	// Every server block refuses a malformed ECS option alike, before any
+	// plugin; set before the servers start (third_party/miekg-dns).
+	dns.DefaultMsgCheckFunc = meridian.CheckECS
 	caddy.AppName, caddy.AppVersion = "meridian-dns", "dev"
 	caddy.Quiet = true
 	if *plugins {

@@ -87,13 +87,13 @@ func (c *Child) Expect(t testing.TB, prefix string, timeout time.Duration) strin
 		select {
 		case l, ok := <-c.lines:
 			if !ok {
-				t.Fatalf("child ended before %q; stderr:\n%s", prefix, c.Stderr)
+				t.Fatalf("child ended before %q", prefix) // its stderr follows
 			}
 			if rest, found := strings.CutPrefix(l, prefix); found {
 				return rest
 			}
 		case <-deadline:
-			t.Fatalf("no %q from the child within %s; stderr:\n%s", prefix, timeout, c.Stderr)
+			t.Fatalf("no %q from the child within %s", prefix, timeout)
 		}
 	}
 }

@@ -12,22 +12,21 @@ import (
 // TestTargets: an accepting target closes at once (EOF), a silent one
 // holds the connection and never answers.
 func TestTargets(t *testing.T) {
-	accepting := Accepting(t)
 	for _, tc := range []struct {
-		name string
-		addr string
-		want error
+		name   string
+		target func(t *testing.T) net.Listener
+		want   error
 	}{
-		{"accepting", accepting.Addr().String(), io.EOF},
-		{"accepting again on its address", func() string {
-			addr := accepting.Addr().String()
-			accepting.Close()
-			return AcceptingOn(t, addr).Addr().String()
-		}(), io.EOF},
-		{"silent", Silent(t).Addr().String(), os.ErrDeadlineExceeded},
+		{"accepting", func(t *testing.T) net.Listener { return Accepting(t) }, io.EOF},
+		{"accepting again on its address", func(t *testing.T) net.Listener {
+			first := Accepting(t)
+			first.Close()
+			return AcceptingOn(t, first.Addr().String())
+		}, io.EOF},
+		{"silent", func(t *testing.T) net.Listener { return Silent(t) }, os.ErrDeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", tc.addr)
+			c, err := net.Dial("tcp", tc.target(t).Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}

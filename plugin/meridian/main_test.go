@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/miekg/dns"
 
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
@@ -18,10 +19,11 @@ import (
 	_ "github.com/coredns/coredns/plugin/whoami"
 )
 
-// TestMain gives the test CoreDNS the directive order of `meridian dns`,
-// cut to the plugins the tests import.
+// TestMain gives the test CoreDNS the directive order and the request
+// check of `meridian dns`, cut to the plugins the tests import.
 func TestMain(m *testing.M) {
 	dnsserver.Directives = []string{"bind", "ready", "health", "prometheus", "errors", "log", "meridian", "file", "whoami"}
+	dns.DefaultMsgCheckFunc = CheckECS
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	os.Exit(m.Run())

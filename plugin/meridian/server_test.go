@@ -372,7 +372,7 @@ func checkMalformedECS(t *testing.T, s *server, names ...string) {
 // without the plugin: it too answers FORMERR with an OPT record, over UDP
 // and TCP, and an unreadable request without OPT gets none back.
 func TestMalformedEveryBlock(t *testing.T) {
-	installRequestHooks() // as a block with the plugin does
+	installRefusalCounter() // as a block with the plugin does
 	s := startServer(t, "other.example.org:0 {\n    bind 127.0.0.1\n    whoami\n}\n")
 	if r := s.exchangeRaw(t, "udp", "other.example.org.", dns.TypeA, []byte{0, 1, 24, 0, 10, 2, 3}); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("a well-formed option: rcode %s, want NOERROR", dns.RcodeToString[r.Rcode])

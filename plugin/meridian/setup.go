@@ -32,7 +32,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	m := New(cfg)
-	installRequestHooks()
+	installRefusalCounter()
 	c.OnStartup(m.OnStartup)
 	c.OnShutdown(m.OnShutdown)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {

@@ -33,26 +33,52 @@ func formerrOPT() *OPT {
 }
 
 // requestHasOPT reports whether the additional section of the raw request
-// msg, whose header dh ends at off, holds an OPT record. It reads names,
-// types and lengths only: the records themselves may not parse.
+// msg, whose header dh ends at off, holds an OPT record. It reads lengths
+// and types only, allocates nothing and stops at the end of msg: the
+// records themselves may not parse, and any request can get here.
 func requestHasOPT(msg []byte, dh Header, off int) bool {
+	if dh.Arcount == 0 {
+		return false
+	}
 	for i := 0; i < int(dh.Qdcount); i++ {
-		_, end, err := UnpackDomainName(msg, off)
-		if err != nil || end+4 > len(msg) {
+		end, ok := skipName(msg, off)
+		if !ok || end+4 > len(msg) {
 			return false
 		}
 		off = end + 4 // type and class
 	}
 	before := int(dh.Ancount) + int(dh.Nscount)
-	for i := 0; i < before+int(dh.Arcount) && off < len(msg); i++ {
-		h, end, _, err := unpackHeader(msg, off)
-		if err != nil {
+	for i := 0; i < before+int(dh.Arcount); i++ {
+		end, ok := skipName(msg, off)
+		if !ok || end+10 > len(msg) {
 			return false
 		}
-		if i >= before && h.Rrtype == TypeOPT {
+		if i >= before && uint16(msg[end])<<8|uint16(msg[end+1]) == TypeOPT {
 			return true
 		}
-		off = end + int(h.Rdlength)
+		off = end + 10 + int(uint16(msg[end+8])<<8|uint16(msg[end+9])) // type, class, TTL, length, data
 	}
 	return false
+}
+
+// skipName returns the offset after the domain name at off: its labels up
+// to the root label or a compression pointer, which ends it.
+func skipName(msg []byte, off int) (int, bool) {
+	for range maxDomainNameWireOctets / 2 { // at most 127 labels, and the root
+		if off >= len(msg) {
+			return 0, false
+		}
+		switch c := int(msg[off]); c & 0xC0 {
+		case 0x00:
+			if c == 0 {
+				return off + 1, true
+			}
+			off += 1 + c
+		case 0xC0:
+			return off + 2, off+2 <= len(msg)
+		default:
+			return 0, false // extended label types are not used
+		}
+	}
+	return 0, false
 }

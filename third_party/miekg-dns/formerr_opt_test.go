@@ -8,8 +8,14 @@ func TestRequestHasOPT(t *testing.T) {
 	plain, _ := q.Pack()
 	q.SetEdns0(1232, false)
 	withOPT, _ := q.Pack()
-	// An ECS option of an unknown family: the message does not unpack.
-	bad := append(append([]byte{}, withOPT[:len(withOPT)-2]...), 0, 5, 0, 8, 0, 1, 0, 3, 8, 0, 10)
+	// An ECS option of an unknown family (3): the message does not unpack.
+	bad := append(append([]byte{}, withOPT[:len(withOPT)-2]...), 0, 9, 0, 8, 0, 5, 0, 3, 8, 0, 10)
+	compressed := new(Msg)
+	compressed.SetQuestion("a.example.", TypeA)
+	compressed.Answer = []RR{&A{Hdr: RR_Header{Name: "a.example.", Rrtype: TypeA, Class: ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 1}}}
+	compressed.Compress = true
+	compressed.SetEdns0(1232, false)
+	withAnswer, _ := compressed.Pack()
 	tests := []struct {
 		name string
 		m    []byte
@@ -18,6 +24,7 @@ func TestRequestHasOPT(t *testing.T) {
 		{"no opt", plain, false},
 		{"opt", withOPT, true},
 		{"opt with an unreadable option", bad, true},
+		{"opt after a compressed answer", withAnswer, true},
 		{"header only", withOPT[:12], false},
 		{"truncated opt", withOPT[:len(withOPT)-5], false},
 		{"label past the end", []byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 63, 'a'}, false},
