@@ -104,3 +104,26 @@ func BenchmarkServeDNS(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckECS is the request check `meridian dns` runs on every
+// query before any server block: a query with a /24 ECS option, as read
+// from the wire.
+func BenchmarkCheckECS(b *testing.B) {
+	q := new(dns.Msg)
+	q.SetQuestion("traffic.support.example.com.", dns.TypeA)
+	q.Extra = append(q.Extra, ecsOpt(1, 24, "10.2.3.0"))
+	wire, err := q.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(wire); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckECS(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
