@@ -60,9 +60,10 @@ func runDNS(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	dnsserver.Directives = dnsDirectives
-	// Every server block refuses a malformed ECS option alike, before any
-	// plugin; set before the servers start (third_party/miekg-dns).
-	dns.DefaultMsgCheckFunc = meridian.CheckECS
+	// Every server block refuses a malformed OPT record or ECS option
+	// alike, before any plugin; set before the servers start
+	// (third_party/miekg-dns).
+	dns.DefaultMsgCheckFunc = meridian.CheckEDNS
 	caddy.AppName, caddy.AppVersion = "meridian-dns", "dev"
 	caddy.Quiet = true
 	if *plugins {

@@ -105,10 +105,10 @@ func BenchmarkServeDNS(b *testing.B) {
 	}
 }
 
-// BenchmarkCheckECS is the request check `meridian dns` runs on every
+// BenchmarkCheckEDNS is the request check `meridian dns` runs on every
 // query before any server block: a query with a /24 ECS option, as read
 // from the wire.
-func BenchmarkCheckECS(b *testing.B) {
+func BenchmarkCheckEDNS(b *testing.B) {
 	q := new(dns.Msg)
 	q.SetQuestion("traffic.support.example.com.", dns.TypeA)
 	q.Extra = append(q.Extra, ecsOpt(1, 24, "10.2.3.0"))
@@ -122,7 +122,7 @@ func BenchmarkCheckECS(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := CheckECS(m); err != nil {
+		if err := CheckEDNS(m); err != nil {
 			b.Fatal(err)
 		}
 	}

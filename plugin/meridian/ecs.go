@@ -21,31 +21,46 @@ type querier struct {
 	ecs  *dns.EDNS0_SUBNET
 }
 
-// ecsError names why an ECS option is malformed; it is the reason label of
-// the malformed request metric.
-type ecsError string
+// ednsError names why a query's OPT record or ECS option is malformed; it
+// is the reason label of the malformed request metric.
+type ednsError string
 
-func (e ecsError) Error() string { return "malformed ECS option: " + string(e) }
+func (e ednsError) Error() string { return "malformed EDNS: " + string(e) }
 
 // Reasons a query is answered FORMERR.
 const (
-	errECSMany    ecsError = "more than one option"
-	errECSFamily  ecsError = "unknown family"
-	errECSPrefix  ecsError = "source prefix too long"
-	errECSAddress ecsError = "address does not match the family"
-	errECSLength  ecsError = "address length does not match the source prefix"
-	errECSBits    ecsError = "address bits set beyond the source prefix"
+	errOPTMany    ednsError = "more than one OPT record"
+	errOPTOwner   ednsError = "OPT record not owned by the root"
+	errECSMany    ednsError = "more than one option"
+	errECSFamily  ednsError = "unknown family"
+	errECSPrefix  ednsError = "source prefix too long"
+	errECSAddress ednsError = "address does not match the family"
+	errECSLength  ednsError = "address length does not match the source prefix"
+	errECSBits    ednsError = "address bits set beyond the source prefix"
 )
 
 // clientOf returns the client of a query. source is the query's source
-// address. A malformed ECS option (RFC 7871 section 7.1.1) is an error: the
-// query is answered FORMERR.
+// address. A malformed OPT record (RFC 6891 section 6.1.1: more than one,
+// or one not owned by the root) or ECS option (RFC 7871 section 7.1.1) is
+// an error: the query is answered FORMERR.
 func clientOf(r *dns.Msg, source netip.Addr) (querier, error) {
 	source = source.Unmap()
 	c := querier{addr: source, bits: source.BitLen()}
 	opt := r.IsEdns0()
 	if opt == nil {
 		return c, nil
+	}
+	if opt.Hdr.Name != "." {
+		return c, errOPTOwner
+	}
+	opts := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+		}
+	}
+	if opts > 1 {
+		return c, errOPTMany
 	}
 	for _, o := range opt.Option {
 		e, ok := o.(*dns.EDNS0_SUBNET)

@@ -17,7 +17,7 @@ import (
 //   - queries in server blocks without the plugin.
 // `meridian dns` builds with a DNS library whose server keeps the OPT
 // record in its own FORMERR and runs a request check before any server
-// block (third_party/miekg-dns); it installs CheckECS there, so that every
+// block (third_party/miekg-dns); it installs CheckEDNS there, so that every
 // block of the process refuses malformed options alike. Other CoreDNS
 // builds get the plugin's own checks.
 
@@ -30,7 +30,7 @@ func installRefusalCounter() {
 	installCounterOnce.Do(func() {
 		prev := dns.DefaultMsgInvalidFunc
 		dns.DefaultMsgInvalidFunc = func(m []byte, err error) {
-			var e ecsError
+			var e ednsError
 			if errors.As(err, &e) {
 				malformedCount.WithLabelValues("", string(e)).Inc()
 			} else {
@@ -43,10 +43,10 @@ func installRefusalCounter() {
 	})
 }
 
-// CheckECS returns an error for a query whose ECS option is malformed
-// (RFC 7871 section 6), the plugin's rules as a request check for the DNS
-// library's server.
-func CheckECS(m *dns.Msg) error {
+// CheckEDNS returns an error for a query whose OPT record (RFC 6891
+// section 6.1.1) or ECS option (RFC 7871 section 6) is malformed: the
+// plugin's rules as a request check for the DNS library's server.
+func CheckEDNS(m *dns.Msg) error {
 	_, err := clientOf(m, netip.Addr{})
 	return err
 }

@@ -23,7 +23,7 @@ import (
 // check of `meridian dns`, cut to the plugins the tests import.
 func TestMain(m *testing.M) {
 	dnsserver.Directives = []string{"bind", "ready", "health", "prometheus", "errors", "log", "meridian", "file", "whoami"}
-	dns.DefaultMsgCheckFunc = CheckECS
+	dns.DefaultMsgCheckFunc = CheckEDNS
 	caddy.Quiet = true
 	dnsserver.Quiet = true
 	os.Exit(m.Run())

@@ -62,7 +62,7 @@ func (m *Meridian) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	// 7.1.1), so that every name of the server block gets the same answer.
 	c, err := clientOf(r, sourceAddr(w))
 	if err != nil {
-		var e ecsError
+		var e ednsError
 		errors.As(err, &e)
 		server := metrics.WithServer(ctx)
 		malformedCount.WithLabelValues(server, string(e)).Inc()

@@ -105,6 +105,7 @@ func TestServer(t *testing.T) {
 		// library would mask the address), for an owned name and a static
 		// one.
 		checkMalformedECS(t, s, traffic, "www.support.example.com.")
+		checkMalformedOPT(t, s, traffic, "www.support.example.com.")
 		// A well-formed option on the wire is answered.
 		if r := s.exchangeRaw(t, "tcp", traffic, dns.TypeA, []byte{0, 1, 24, 0, 10, 2, 3}); r.Rcode != dns.RcodeSuccess || answerECS(r) == nil {
 			t.Errorf("well-formed ECS over TCP: %s, ECS %v", dns.RcodeToString[r.Rcode], answerECS(r))
@@ -387,6 +388,7 @@ func TestMalformedEveryBlock(t *testing.T) {
 			})
 		}
 	}
+	checkMalformedOPT(t, s, "other.example.org.")
 	t.Run("no OPT in the request", func(t *testing.T) {
 		// A question whose label runs past the end: unreadable, no OPT.
 		c, err := net.Dial("udp", s.addr)
@@ -417,8 +419,53 @@ func TestMalformedEveryBlock(t *testing.T) {
 // the ECS rules or as unreadable.
 func refusedTotal() float64 {
 	n := testutil.ToFloat64(unreadableCount)
-	for _, e := range []ecsError{errECSMany, errECSFamily, errECSPrefix, errECSAddress, errECSLength, errECSBits} {
+	for _, e := range []ednsError{errOPTMany, errOPTOwner, errECSMany, errECSFamily, errECSPrefix, errECSAddress, errECSLength, errECSBits} {
 		n += testutil.ToFloat64(malformedCount.WithLabelValues("", string(e)))
 	}
 	return n
+}
+
+// checkMalformedOPT sends queries whose OPT records break RFC 6891 section
+// 6.1.1 over UDP and TCP for each name and wants FORMERR with an OPT
+// record, counted by the rule.
+func checkMalformedOPT(t *testing.T, s *server, names ...string) {
+	t.Helper()
+	opt := func(owner string) *dns.OPT {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(1232)
+		return o
+	}
+	for _, tt := range []struct {
+		name  string
+		extra []dns.RR
+		rule  ednsError
+	}{
+		{"two OPT records", []dns.RR{opt("."), opt(".")}, errOPTMany},
+		{"OPT record not owned by the root", []dns.RR{opt("example.org.")}, errOPTOwner},
+	} {
+		for _, network := range []string{"udp", "tcp"} {
+			for _, qname := range names {
+				t.Run(tt.name+"/"+network+"/"+qname, func(t *testing.T) {
+					q := new(dns.Msg)
+					q.SetQuestion(qname, dns.TypeA)
+					q.Extra = tt.extra
+					addr := s.addr
+					if network == "tcp" {
+						addr = s.tcp
+					}
+					before := testutil.ToFloat64(malformedCount.WithLabelValues("", string(tt.rule)))
+					r, _, err := (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(q, addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.Rcode != dns.RcodeFormatError || r.IsEdns0() == nil {
+						t.Errorf("rcode %s, OPT %v; want FORMERR with OPT", dns.RcodeToString[r.Rcode], r.IsEdns0() != nil)
+					}
+					if testutil.ToFloat64(malformedCount.WithLabelValues("", string(tt.rule))) <= before {
+						t.Errorf("not counted as %q", tt.rule)
+					}
+				})
+			}
+		}
+	}
 }
