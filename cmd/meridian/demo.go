@@ -159,6 +159,8 @@ func demoCorefile(site *cluster.Site, directorURL, psk, dir, geo string) string 
         explain on
     }
     prometheus 127.0.0.1:9153
+    ready 127.0.0.1:8181
+    health 127.0.0.1:8180
     errors
 }
 `, site.Zone, directorURL, psk, filepath.Join(dir, "dns"), geoLine)
@@ -205,7 +207,7 @@ func printDemo(out io.Writer, site *cluster.Site, directorURL, token, clientToke
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "  node       %-12s http://%s/healthz\n", n.name, n.listen)
 	}
-	fmt.Fprintf(&b, "  dns        127.0.0.1:1053   metrics http://127.0.0.1:9153/metrics\n")
+	fmt.Fprintf(&b, "  dns        127.0.0.1:1053   metrics http://127.0.0.1:9153/metrics  ready http://127.0.0.1:8181/ready  health http://127.0.0.1:8180/health\n")
 	fmt.Fprintf(&b, "  logs       %s\n\n", logs)
 	fmt.Fprintf(&b, "Try, in another terminal:\n\n")
 	fmt.Fprintf(&b, "  export MERIDIAN_DIRECTOR=%s MERIDIAN_TOKEN_FILE=%s\n", directorURL, token)

@@ -213,7 +213,8 @@ func demoPorts(site *cluster.Site, dns bool) []demoPort {
 	}
 	if dns {
 		ports = append(ports, demoPort{"dns server", "udp", "127.0.0.1:1053"}, demoPort{"dns server", "tcp", "127.0.0.1:1053"},
-			demoPort{"dns metrics", "tcp", "127.0.0.1:9153"})
+			demoPort{"dns metrics", "tcp", "127.0.0.1:9153"}, demoPort{"dns ready", "tcp", "127.0.0.1:8181"},
+			demoPort{"dns health", "tcp", "127.0.0.1:8180"})
 	}
 	return ports
 }
