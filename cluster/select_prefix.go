@@ -15,8 +15,7 @@ import (
 type prefixIndex struct {
 	table   bart.Fast[int32] // prefix -> index into entries; Fast: lookups are the hot path
 	entries []prefixEntry
-	shared  []group     // groups of prefixes that several nodes list
-	single  []group     // one-node groups, one per pool node, for every other prefix
+	single  []group     // one-node groups, one per pool node; a prefix several nodes list has its own
 	fam4    sortedAddrs // network addresses of the IPv4 prefixes, sorted by (address, length)
 	fam6    sortedAddrs
 }
