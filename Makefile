@@ -44,6 +44,8 @@ fuzz:
 		echo "fuzz $$t"; \
 		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+	@echo "fuzz third_party/miekg-dns:FuzzRequestHasOPT"
+	cd third_party/miekg-dns && $(GO) test . -run '^$$' -fuzz '^FuzzRequestHasOPT$$' -fuzztime $(FUZZTIME)
 
 # The two-region lab in network namespaces (root, FRR, coturn): every
 # scenario, one table, lab/results.json.
