@@ -1,5 +1,7 @@
 package dns
 
+import "encoding/binary"
+
 // Meridian patch (see MERIDIAN.md): RFC 6891 section 7 wants an OPT record
 // in the answer to every request that has one, FORMERR included, and RFC
 // 7871 section 7.2.1 wants FORMERR with OPT for a malformed ECS option.
@@ -53,10 +55,10 @@ func requestHasOPT(msg []byte, dh Header, off int) bool {
 		if !ok || end+10 > len(msg) {
 			return false
 		}
-		if i >= before && uint16(msg[end])<<8|uint16(msg[end+1]) == TypeOPT {
+		if i >= before && binary.BigEndian.Uint16(msg[end:]) == TypeOPT {
 			return true
 		}
-		off = end + 10 + int(uint16(msg[end+8])<<8|uint16(msg[end+9])) // type, class, TTL, length, data
+		off = end + 10 + int(binary.BigEndian.Uint16(msg[end+8:])) // type, class, TTL, length, data
 	}
 	return false
 }
